@@ -1,0 +1,2 @@
+"""The public gateway: authenticates callers, forwards each call to a healthy
+instance of the owning service, and serves Operations, reflection and health."""

@@ -1,0 +1,69 @@
+"""Forwarding: any unary call to a routed service goes, bytes untouched, to
+one of its instances with the caller's identity signed into the metadata and
+the deadline clamped; the upstream status comes back as it was."""
+
+from __future__ import annotations
+
+import grpc
+
+from ember import auth
+from ember.errors import PermissionDenied
+from ember.grpc_server import current_identity
+from api_gateway.directory import Directory
+
+ROUTES = {
+    "/ember.v1.VolumeService/": "volume",
+    "/ember.v1.SchedulerService/": "scheduler",
+}
+ADMIN_ONLY = {"/ember.v1.SchedulerService/ListPools"}
+PUBLIC_SERVICES = ("ember.v1.VolumeService", "ember.v1.SchedulerService")
+
+
+def route(method: str) -> str | None:
+    for prefix, service in ROUTES.items():
+        if method.startswith(prefix):
+            return service
+    return None
+
+
+def clamp_timeout(remaining: float | None, limit: float) -> float:
+    # With no client deadline grpc reports a huge remaining time, never None.
+    if remaining is None or remaining <= 0 or remaining > limit:
+        return limit
+    return remaining
+
+
+class Proxy(grpc.GenericRpcHandler):
+    def __init__(self, directory: Directory, secret: bytes, call_timeout: float):
+        self.directory, self.secret, self.call_timeout = directory, secret, call_timeout
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        service = route(method)
+        if service is None:
+            return None
+
+        async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            return await self.forward(service, method, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(forward)
+
+    async def forward(self, service: str, method: str, request: bytes, context) -> bytes:
+        identity = current_identity()
+        if method in ADMIN_ONLY and not identity.is_admin:
+            raise PermissionDenied(f"{method.rsplit('/', 1)[1]} needs the admin role", metadata={"method": method})
+        metadata = ((auth.INTERNAL_METADATA_KEY, auth.create_internal(identity, self.secret)),)
+        timeout = clamp_timeout(context.time_remaining(), self.call_timeout)
+        address = ""
+        for last_try in (False, True):
+            address = self.directory.pick(service, avoid=address)
+            call = self.directory.channel(address).unary_unary(method)
+            try:
+                return await call(request, timeout=timeout, metadata=metadata)
+            except grpc.aio.AioRpcError as error:
+                if last_try or not never_arrived(error):
+                    await context.abort(error.code(), error.details(), trailing_metadata=tuple(error.trailing_metadata() or ()))
+
+def never_arrived(error: grpc.aio.AioRpcError) -> bool:
+    """Only a call that never reached a server is safe to send to another instance."""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and "failed to connect" in (error.details() or "")

@@ -1,0 +1,118 @@
+"""Signed tokens: user bearer tokens (project, user, roles, expiry) and the
+short-lived internal identity the gateway passes to services."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import os
+import pathlib
+import secrets
+import time
+
+import jwt
+
+ISSUER = "ember"
+USER_AUDIENCE = "ember-api"
+INTERNAL_AUDIENCE = "ember-internal"
+INTERNAL_METADATA_KEY = "x-ember-identity"
+INTERNAL_TTL = 300.0
+ADMIN_ROLE = "admin"
+_ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, forged or expired; str() says which."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    project_id: str
+    user_id: str
+    roles: tuple[str, ...] = ()
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+
+def load_secret(secret: str, data_dir: pathlib.Path, create: bool = False) -> bytes:
+    """The configured secret, else the data dir's auth.key (made when create is set)."""
+    if secret:
+        return secret.encode()
+    path = data_dir / "auth.key"
+    if create and not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    try:
+        return path.read_text().strip().encode()
+    except FileNotFoundError:
+        raise SystemExit(f"no signing secret: set EMBER_AUTH_SECRET or create {path} (ember up does)")
+
+
+def _internal_key(secret: bytes) -> bytes:
+    # A separate key, so a leaked internal header can never pass as a user token.
+    return hmac.new(secret, b"ember-internal-identity", hashlib.sha256).digest()
+
+
+def _encode(identity: Identity, key: bytes, audience: str, ttl: float) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": audience,
+        "sub": identity.user_id,
+        "project": identity.project_id,
+        "roles": list(identity.roles),
+        "iat": now,
+        "exp": now + int(ttl),
+    }
+    return jwt.encode(claims, key, algorithm=_ALGORITHM)
+
+
+def _decode(token: str, key: bytes, audience: str) -> Identity:
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[_ALGORITHM],
+            audience=audience,
+            issuer=ISSUER,
+            options={"require": ["exp", "sub", "aud", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("token expired")
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(f"invalid token: {exc}")
+    project = claims.get("project")
+    if not isinstance(project, str) or not project:
+        raise InvalidToken("invalid token: no project")
+    return Identity(project_id=project, user_id=claims["sub"], roles=tuple(claims.get("roles") or ()))
+
+
+def create_token(identity: Identity, secret: bytes, ttl: float) -> str:
+    return _encode(identity, secret, USER_AUDIENCE, ttl)
+
+
+def verify_token(token: str, secret: bytes) -> Identity:
+    return _decode(token, secret, USER_AUDIENCE)
+
+
+def create_internal(identity: Identity, secret: bytes) -> str:
+    return _encode(identity, _internal_key(secret), INTERNAL_AUDIENCE, INTERNAL_TTL)
+
+
+def verify_internal(token: str, secret: bytes) -> Identity:
+    return _decode(token, _internal_key(secret), INTERNAL_AUDIENCE)
+
+
+def bearer(metadata) -> str:
+    """The token of an `authorization: Bearer ...` header, or ''."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+    return ""

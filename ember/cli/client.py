@@ -1,0 +1,44 @@
+"""The CLI's connection to the gateway: address and token from the
+environment, and gRPC errors turned into one readable line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+DEFAULT_URL = "127.0.0.1:8776"
+
+
+class CliError(SystemExit):
+    def __init__(self, message: str):
+        print(f"error: {message}", file=sys.stderr)
+        super().__init__(1)
+
+
+def connect() -> tuple[grpc.Channel, tuple]:
+    token = os.environ.get("EMBER_TOKEN", "")
+    if not token:
+        raise CliError("set EMBER_TOKEN, e.g. export EMBER_TOKEN=$(ember token create --project demo)")
+    channel = grpc.insecure_channel(os.environ.get("EMBER_URL", DEFAULT_URL))
+    return channel, (("authorization", f"Bearer {token}"),)
+
+
+def describe(error: grpc.RpcError) -> str:
+    """'CODE: message (reason; field: why)' from a rich status."""
+    parts = []
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            parts.append(info.reason)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            parts.extend(f"{v.field}: {v.description}" for v in bad.field_violations)
+    suffix = f" ({'; '.join(parts)})" if parts else ""
+    return f"{error.code().name}: {error.details()}{suffix}"

@@ -1,0 +1,30 @@
+"""Entry point of the `ember` command."""
+
+from __future__ import annotations
+
+import argparse
+
+from ember import config
+from ember.cli import tokens, up, volumes
+
+GATEWAY_LISTEN = "127.0.0.1:8776"
+
+
+def parser() -> argparse.ArgumentParser:
+    settings_parent = argparse.ArgumentParser(add_help=False)
+    config.add_arguments(settings_parent, listen=GATEWAY_LISTEN)
+    root = argparse.ArgumentParser(prog="ember", description="Ember block storage")
+    commands = root.add_subparsers(dest="command", required=True)
+    up.add_parser(commands, settings_parent)
+    tokens.add_parser(commands, settings_parent)
+    volumes.add_parser(commands)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

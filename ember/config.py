@@ -1,0 +1,88 @@
+"""Settings for every Ember process, read from flags, then `EMBER_*` variables,
+then defaults; each service picks the sections it needs."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import socket
+import re
+from typing import Any
+
+
+def _setting(default: Any, help: str, env: str | None = None) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "env": env})
+
+
+def default_host() -> str:
+    """Host names become NATS subject tokens, so keep only safe characters."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "localhost"
+
+
+@dataclasses.dataclass
+class Settings:
+    data_dir: str = _setting("~/.ember", "directory for the database, volumes and keys")
+    nats_url: str = _setting("nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+    database_url: str = _setting("", "peewee database URL; default sqlite in the data dir")
+    auth_secret: str = _setting("", "token signing secret; default: <data_dir>/auth.key")
+    listen: str = _setting("127.0.0.1:0", "address the gRPC server binds (port 0 = any)")
+    host: str = _setting(default_host(), "this storage host's name (volume service)")
+    pools: str = _setting("default", "comma-separated pool names of the file backend")
+    pool_capacity_gb: float = _setting(0.0, "capacity of each pool in GiB; 0 = the filesystem's")
+    reserved_percentage: int = _setting(0, "share of each pool kept free (Cinder semantics)")
+    max_over_subscription_ratio: float = _setting(20.0, "thin provisioning ratio")
+    report_interval: float = _setting(5.0, "seconds between capacity reports")
+    service_down_after: float = _setting(60.0, "a pool silent this long is never chosen")
+    registry_ttl: float = _setting(15.0, "seconds a registry entry lives without heartbeat")
+    task_ack_wait: float = _setting(30.0, "seconds before an unacked task is redelivered")
+    task_max_deliver: int = _setting(5, "deliveries of one task before it fails")
+    task_deadline: float = _setting(600.0, "seconds a pending task may take before it fails")
+    outbox_retry_after: float = _setting(30.0, "seconds before an unfinished task is re-published")
+    scheduler_max_attempts: int = _setting(3, "backends tried for one volume before it fails")
+    free_capacity_weight_multiplier: float = _setting(1.0, "negative stacks, positive spreads")
+    quota_volumes: int = _setting(10, "default volumes per project (-1 = unlimited)")
+    quota_gigabytes: int = _setting(1000, "default GiB per project (-1 = unlimited)")
+    max_volume_size_gb: int = _setting(16384, "largest volume accepted")
+    call_timeout: float = _setting(30.0, "longest deadline forwarded to a service")
+    failpoints: str = _setting("", "testing only: name=action,... (see ember/failpoints.py)")
+
+    @property
+    def data_path(self) -> pathlib.Path:
+        return pathlib.Path(self.data_dir).expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'ember.db'}"
+
+
+def env_name(field: dataclasses.Field) -> str:
+    return field.metadata.get("env") or "EMBER_" + field.name.upper()
+
+
+def add_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> None:
+    """One --flag per setting; the default shown is the environment's value."""
+    for field in dataclasses.fields(Settings):
+        default = os.environ.get(env_name(field), defaults.get(field.name, field.default))
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            type=type(field.default),
+            default=type(field.default)(default),
+            help=f"{field.metadata['help']} (${env_name(field)}, default %(default)s)",
+        )
+
+
+def from_args(args: argparse.Namespace) -> Settings:
+    return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
+
+
+def parse(argv: list[str] | None = None, description: str = "", **defaults: Any) -> Settings:
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser, **defaults)
+    return from_args(parser.parse_args(argv))
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The settings as EMBER_* variables, for child processes."""
+    return {env_name(f): str(getattr(settings, f.name)) for f in dataclasses.fields(Settings)}

@@ -1,0 +1,143 @@
+"""The one database every service shares: peewee models, connection set-up and
+versioned schema migrations; status changes are compare-and-set updates."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+from typing import Callable, Iterator
+
+import peewee
+from playhouse import db_url
+
+log = logging.getLogger(__name__)
+
+database = peewee.DatabaseProxy()
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class JSONField(peewee.TextField):
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+    applied_at = peewee.DateTimeField(default=utcnow)
+
+
+class Volume(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=36)
+    project_id = peewee.CharField(max_length=255, index=True)
+    user_id = peewee.CharField(max_length=255)
+    name = peewee.CharField(max_length=255, default="")
+    description = peewee.TextField(default="")
+    size_gb = peewee.BigIntegerField()
+    status = peewee.CharField(max_length=32, index=True)
+    previous_status = peewee.CharField(max_length=32, null=True)
+    status_detail = peewee.TextField(default="")
+    host = peewee.CharField(max_length=255, default="")
+    metadata = JSONField(default=dict)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
+class Operation(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=36)
+    project_id = peewee.CharField(max_length=255, index=True)
+    user_id = peewee.CharField(max_length=255)
+    verb = peewee.CharField(max_length=64)
+    target = peewee.CharField(max_length=36)
+    request_id = peewee.CharField(max_length=64, null=True)
+    done = peewee.BooleanField(default=False)
+    error_code = peewee.IntegerField(default=0)
+    error_reason = peewee.CharField(max_length=63, default="")
+    error_message = peewee.TextField(default="")
+    response = peewee.BlobField(null=True)
+    progress_percent = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+    end_time = peewee.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("project_id", "verb", "request_id"), True),)
+
+
+class OutboxTask(BaseModel):
+    """A task that must reach JetStream: written in the same transaction as the
+    status change it drives, removed in the transaction that finishes it."""
+
+    operation_id = peewee.CharField(primary_key=True, max_length=36)
+    subject = peewee.CharField(max_length=255)
+    msg_id = peewee.CharField(max_length=128)
+    payload = JSONField()
+    created_at = peewee.DateTimeField(default=utcnow)
+    publish_after = peewee.DateTimeField(default=utcnow, index=True)
+
+
+def _v1(db: peewee.Database) -> None:
+    db.create_tables([Volume, Operation, OutboxTask])
+
+
+# Append only: each entry upgrades the schema by one version, inside a transaction.
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(url: str) -> peewee.Database:
+    if url.startswith("sqlite"):
+        db = db_url.connect(url, pragmas={"journal_mode": "wal", "synchronous": "full", "foreign_keys": 1}, timeout=30)
+    else:
+        db = db_url.connect(url)
+    database.initialize(db)
+    return db
+
+
+def current_version(db: peewee.Database) -> int:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    return SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar() or 0
+
+
+def migrate(db: peewee.Database) -> int:
+    """Brings the schema to SCHEMA_VERSION; safe to run from several processes at once."""
+    with write_transaction():
+        db.create_tables([SchemaVersion], safe=True)
+        version = current_version(db)
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"database schema v{version} is newer than this Ember (v{SCHEMA_VERSION})")
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            log.info("applying schema migration v%d", number)
+            MIGRATIONS[number - 1](db)
+            SchemaVersion.create(version=number)
+    return SCHEMA_VERSION
+
+
+def open_database(url: str) -> peewee.Database:
+    db = connect(url)
+    migrate(db)
+    return db
+
+
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
+    """SQLite takes the write lock up front, so concurrent writers queue on
+    busy_timeout instead of failing to upgrade a read lock."""
+    db = database.obj
+    args = ("IMMEDIATE",) if isinstance(db, peewee.SqliteDatabase) else ()
+    with db.atomic(*args):
+        yield

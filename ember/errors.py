@@ -1,0 +1,97 @@
+"""Ember's errors and their mapping to rich gRPC statuses (AIP-193): every
+error carries google.rpc.ErrorInfo, bad input also BadRequest violations."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+DOMAIN = "ember.v1"
+
+
+class EmberError(Exception):
+    code = grpc.StatusCode.INTERNAL
+    default_reason = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+        violations: list[tuple[str, str]] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
+        self.violations = violations or []
+
+    def to_status(self) -> grpc.Status:
+        details = [_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata))]
+        if self.violations:
+            bad = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in self.violations
+                ]
+            )
+            details.append(_pack(bad))
+        proto = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+        return rpc_status.to_status(proto)
+
+
+def _pack(message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+class InvalidArgument(EmberError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+    def __init__(self, field: str, description: str, reason: str = "INVALID_ARGUMENT"):
+        super().__init__(f"{field}: {description}", reason, {"field": field}, [(field, description)])
+
+
+class NotFound(EmberError):
+    code = grpc.StatusCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+    def __init__(self, kind: str, resource_id: str):
+        super().__init__(
+            f"{kind} {resource_id} not found",
+            f"{kind.upper()}_NOT_FOUND",
+            {"resource_type": kind, "resource_id": resource_id},
+        )
+
+
+class FailedPrecondition(EmberError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(EmberError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "QUOTA_EXCEEDED"
+
+
+class Unauthenticated(EmberError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(EmberError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class Unavailable(EmberError):
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "SERVICE_UNAVAILABLE"
+
+
+async def abort(context: grpc.aio.ServicerContext, error: EmberError) -> None:
+    status = error.to_status()
+    await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)

@@ -1,0 +1,100 @@
+"""gRPC server plumbing shared by every process: the interceptor that decides
+who the caller is (gateway: bearer token; services: the gateway's signed
+identity), carries it in a context variable and maps errors to statuses."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import Callable
+
+import grpc
+
+from ember import auth, errors
+
+log = logging.getLogger(__name__)
+
+_identity: contextvars.ContextVar[auth.Identity] = contextvars.ContextVar("ember_identity")
+OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+Authenticate = Callable[[tuple], auth.Identity]
+
+
+def current_identity() -> auth.Identity:
+    """The caller of the RPC being served."""
+    return _identity.get()
+
+
+def metadata_value(metadata, key: str) -> str:
+    for k, v in metadata or ():
+        if k == key:
+            return v
+    return ""
+
+
+def _unary(handler: grpc.RpcMethodHandler, behavior) -> grpc.RpcMethodHandler:
+    return grpc.unary_unary_rpc_method_handler(
+        behavior, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
+def _rejecting(error: errors.EmberError):
+    async def reject(request, context):
+        await errors.abort(context, error)
+
+    return reject
+
+
+class IdentityInterceptor(grpc.aio.ServerInterceptor):
+    """Admits a unary call only when `authenticate` accepts its metadata."""
+
+    def __init__(self, authenticate: Authenticate):
+        self.authenticate = authenticate
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(OPEN_PREFIXES) or handler.unary_unary is None:
+            return handler
+        try:
+            identity = self.authenticate(details.invocation_metadata)
+        except errors.EmberError as error:
+            return _unary(handler, _rejecting(error))
+        behavior, method = handler.unary_unary, details.method
+
+        async def call(request, context):
+            _identity.set(identity)
+            try:
+                return await behavior(request, context)
+            except errors.EmberError as error:
+                await errors.abort(context, error)
+            except Exception:
+                log.exception("%s failed", method)
+                await errors.abort(context, errors.EmberError("internal error; see the service log"))
+
+        return _unary(handler, call)
+
+
+def internal_authenticator(secret: bytes) -> Authenticate:
+    def authenticate(metadata) -> auth.Identity:
+        try:
+            return auth.verify_internal(metadata_value(metadata, auth.INTERNAL_METADATA_KEY), secret)
+        except auth.InvalidToken as exc:
+            raise errors.Unauthenticated(f"call this service through the Ember gateway ({exc})", "NOT_FROM_GATEWAY")
+
+    return authenticate
+
+
+def bearer_authenticator(secret: bytes) -> Authenticate:
+    def authenticate(metadata) -> auth.Identity:
+        token = auth.bearer(metadata)
+        if not token:
+            raise errors.Unauthenticated(
+                "missing 'authorization: Bearer <token>' metadata; make a token with `ember token create`",
+                "TOKEN_MISSING",
+            )
+        try:
+            return auth.verify_token(token, secret)
+        except auth.InvalidToken as exc:
+            raise errors.Unauthenticated(f"{exc}; make a new one with `ember token create`", "TOKEN_INVALID")
+
+    return authenticate

@@ -1,0 +1,41 @@
+"""AIP-158 paging: page sizes and opaque, tamper-proof page tokens that carry
+the last item's sort key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import jwt
+
+from ember.errors import InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+def page_size(requested: int) -> int:
+    if requested < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _key(secret: bytes) -> bytes:
+    return hmac.new(secret, b"ember-page-token", hashlib.sha256).digest()
+
+
+def encode(secret: bytes, kind: str, created_at: str, last_id: str) -> str:
+    return jwt.encode({"k": kind, "c": created_at, "i": last_id}, _key(secret), algorithm="HS256")
+
+
+def decode(secret: bytes, kind: str, token: str) -> tuple[str, str] | None:
+    """(created_at, id) of the last item of the previous page, or None for the first page."""
+    if not token:
+        return None
+    try:
+        claims = jwt.decode(token, _key(secret), algorithms=["HS256"])
+    except jwt.InvalidTokenError:
+        raise InvalidArgument("page_token", "not a page token from this list; start again without one")
+    if claims.get("k") != kind:
+        raise InvalidArgument("page_token", "not a page token from this list; start again without one")
+    return claims["c"], claims["i"]

@@ -1,0 +1,131 @@
+"""The lifecycle every Ember process shares: open the database and the bus,
+serve gRPC with health, register with heartbeats, run, and stop in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+from typing import Any, Callable, Protocol, Sequence
+
+import grpc
+import peewee
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from ember import auth, db, failpoints, kv, subjects
+from ember.bus import Bus
+from ember.config import Settings
+from ember.grpc_server import IdentityInterceptor, bearer_authenticator, internal_authenticator
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 5.0
+
+
+class Service(Protocol):
+    """What a service hands the runtime: gRPC servicers, then start/stop hooks."""
+
+    name: str
+
+    def servicers(self) -> Sequence[tuple[Any, Any, str]]:
+        """(add_XServicer_to_server, servicer, full service name) triples."""
+
+    async def start(self, runtime: "Runtime") -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Runtime:
+    def __init__(self, settings: Settings, service_name: str):
+        self.settings = settings
+        self.service_name = service_name
+        self.instance_id = uuid.uuid4().hex[:12]
+        self.secret = auth.load_secret(settings.auth_secret, settings.data_path)
+        self.database: peewee.Database | None = None
+        self.bus: Bus | None = None
+        self.server: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer()
+        self.address = ""
+        self._heartbeat: kv.Heartbeat | None = None
+
+    async def open(self) -> None:
+        failpoints.configure(self.settings.failpoints)
+        self.settings.data_path.mkdir(parents=True, exist_ok=True)
+        self.database = await asyncio.to_thread(db.open_database, self.settings.resolved_database_url)
+        self.bus = await Bus.connect(self.settings.nats_url, f"ember-{self.service_name}-{self.instance_id}")
+
+    async def serve(self, service: Service, interceptors: Sequence[grpc.aio.ServerInterceptor]) -> None:
+        self.server = grpc.aio.server(interceptors=list(interceptors))
+        for add, servicer, _ in service.servicers():
+            add(servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        configure = getattr(service, "configure_server", None)
+        if configure:
+            configure(self.server)
+        port = self.server.add_insecure_port(self.settings.listen)
+        if port == 0:
+            raise SystemExit(f"cannot listen on {self.settings.listen}")
+        self.address = f"{self.settings.listen.rpartition(':')[0]}:{port}"
+        await self.server.start()
+        for _, _, name in service.servicers():
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def register(self, extra: dict[str, Any] | None = None) -> None:
+        registry = await kv.open_bucket(self.bus.js, subjects.REGISTRY_BUCKET, self.settings.registry_ttl)
+        info = {"service": self.service_name, "address": self.address, "instance": self.instance_id, **(extra or {})}
+
+        async def value() -> dict[str, Any]:
+            return info
+
+        key = f"{self.service_name}.{self.instance_id}"
+        self._heartbeat = kv.Heartbeat(registry, key, value, self.settings.registry_ttl / 3)
+        await self._heartbeat.start()
+
+    async def close(self, service: Service) -> None:
+        await self.health.enter_graceful_shutdown()
+        if self._heartbeat:
+            await self._heartbeat.stop()
+        if self.server:
+            await self.server.stop(SHUTDOWN_GRACE)
+        await service.stop()
+        if self.bus:
+            await self.bus.close()
+        if self.database:
+            self.database.close()
+
+
+async def wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run(
+    settings: Settings,
+    name: str,
+    make_service: Callable[[Runtime], Service],
+    public: bool = False,
+) -> None:
+    """Runs the service until SIGINT/SIGTERM. A public service (the gateway)
+    admits bearer tokens; the others only calls signed by the gateway."""
+    runtime = Runtime(settings, name)
+    await runtime.open()
+    service = make_service(runtime)
+    try:
+        authenticate = (bearer_authenticator if public else internal_authenticator)(runtime.secret)
+        await runtime.serve(service, [IdentityInterceptor(authenticate)])
+        await service.start(runtime)
+        await runtime.register()
+        log.info("%s %s serving on %s", service.name, runtime.instance_id, runtime.address)
+        print(f"{service.name} ready on {runtime.address}", flush=True)
+        await wait_for_signal()
+        log.info("%s stopping", service.name)
+    finally:
+        await runtime.close(service)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,61 @@
+"""The scheduler's task handler: place a volume being created, forward the
+task to the chosen host, or fail the volume with every reason it has."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ember import outbox, states, subjects, volume_tasks
+from ember.bus import Delivery
+from ember.config import Settings
+from ember.db import Volume
+from ember.errors import ResourceExhausted
+from scheduler.placement import Request, place
+from scheduler.pool_view import PoolView
+
+log = logging.getLogger(__name__)
+
+
+class SchedulerTasks:
+    def __init__(self, bus, view: PoolView, settings: Settings):
+        self.bus, self.view, self.settings = bus, view, settings
+
+    async def handle(self, delivery: Delivery) -> None:
+        p = delivery.payload
+        volume = await asyncio.to_thread(Volume.get_or_none, Volume.id == p["volume_id"])
+        if volume is None or volume.status != states.CREATING:
+            return
+        earlier = p.get("errors", [])
+        if len(p["tried"]) >= self.settings.scheduler_max_attempts:
+            await self._fail(p, f"gave up after {len(p['tried'])} attempts: " + "; ".join(earlier))
+            return
+        decision = place(
+            self.view.candidates(), Request(p["size_gb"], p["tried"]), self.settings.free_capacity_weight_multiplier
+        )
+        if decision.chosen is None:
+            await self._fail(p, "; ".join(earlier + [decision.reason()]))
+            return
+        pool = decision.chosen
+        forwarded = dict(p, pool=pool.name)
+        row = await asyncio.to_thread(
+            outbox.forward,
+            p["operation_id"],
+            subjects.volume_task(pool.host, "create"),
+            f"{p['operation_id']}.place{len(p['tried'])}",
+            forwarded,
+            self.settings.outbox_retry_after,
+        )
+        if row is None:
+            return
+        self.view.record_placement(pool, p["size_gb"])
+        await outbox.publish(self.bus, row)
+
+    async def _fail(self, payload: dict, reason: str) -> None:
+        log.warning("volume %s: %s", payload["volume_id"], reason)
+        error = ResourceExhausted(reason, "NO_VALID_BACKEND", {"volume_id": payload["volume_id"]})
+        status = await asyncio.to_thread(
+            volume_tasks.fail, payload["operation_id"], payload["volume_id"], "create", error
+        )
+        if status:
+            await volume_tasks.announce(self.bus, payload["operation_id"], payload["volume_id"], status)

@@ -1,0 +1,72 @@
+"""VolumeService gRPC entrypoints: validate, hand the work to volume.manager
+in a thread, publish what the transaction queued, translate the answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ember import operations, outbox, volume_tasks
+from ember.bus import Bus
+from ember.config import Settings
+from ember.grpc_server import current_identity
+from ember.pagination import page_size
+from ember.v1 import volume_pb2, volume_pb2_grpc
+from volume import manager, validation
+from volume.convert import to_proto
+
+
+class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
+    def __init__(self, settings: Settings, bus: Bus, secret: bytes):
+        self.settings, self.bus, self.secret = settings, bus, secret
+        self.quota = manager.Quota(settings.quota_volumes, settings.quota_gigabytes)
+
+    async def _started(self, started: manager.Started):
+        op = started.operation
+        if started.task is not None:
+            await outbox.publish(self.bus, started.task)
+        elif started.finished_status:
+            await volume_tasks.announce(self.bus, op.id, op.target, started.finished_status)
+        return operations.to_proto(op)
+
+    async def CreateVolume(self, request, context):
+        size = validation.size_gb(request.size_gb, self.settings.max_volume_size_gb)
+        name = validation.text("name", request.name, validation.MAX_NAME)
+        description = validation.text("description", request.description, validation.MAX_DESCRIPTION)
+        metadata = validation.metadata(request.metadata)
+        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        started = await asyncio.to_thread(
+            manager.create_volume, current_identity(), size, name, description, metadata, request_id,
+            self.quota, self.settings.outbox_retry_after,
+        )
+        return await self._started(started)
+
+    async def GetVolume(self, request, context):
+        volume_id = validation.uuid_field("id", request.id)
+        return to_proto(await asyncio.to_thread(manager.get_volume, current_identity(), volume_id))
+
+    async def ListVolumes(self, request, context):
+        size = page_size(request.page_size)
+        rows, token = await asyncio.to_thread(
+            manager.list_volumes, current_identity(), size, request.page_token, self.secret
+        )
+        return volume_pb2.ListVolumesResponse(volumes=[to_proto(r) for r in rows], next_page_token=token)
+
+    async def UpdateVolume(self, request, context):
+        volume_id = validation.uuid_field("volume.id", request.volume.id)
+        fields = {}
+        for path in validation.update_mask(request.update_mask.paths, request.volume):
+            if path == "metadata":
+                fields[path] = validation.metadata(request.volume.metadata)
+            else:
+                limit = validation.MAX_NAME if path == "name" else validation.MAX_DESCRIPTION
+                fields[path] = validation.text(f"volume.{path}", getattr(request.volume, path), limit)
+        row = await asyncio.to_thread(manager.update_volume, current_identity(), volume_id, fields)
+        return to_proto(row)
+
+    async def DeleteVolume(self, request, context):
+        volume_id = validation.uuid_field("id", request.id)
+        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        started = await asyncio.to_thread(
+            manager.delete_volume, current_identity(), volume_id, request_id, self.settings.outbox_retry_after
+        )
+        return await self._started(started)
