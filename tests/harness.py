@@ -36,6 +36,8 @@ class Cluster:
     def env(self, **extra: str) -> dict[str, str]:
         return {
             "EMBER_DATA_DIR": str(self.root),
+            # Hosts may get data dirs of their own; the database stays shared.
+            "EMBER_DATABASE_URL": f"sqlite:///{self.root / 'ember.db'}",
             "EMBER_NATS_URL": self.nats.address,
             "EMBER_AUTH_SECRET": self.secret,
             "EMBER_HOST": "host-a",

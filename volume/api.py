@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ember import operations, outbox, volume_tasks
+from ember import failpoints, operations, outbox, volume_tasks
 from ember.bus import Bus
 from ember.config import Settings
 from ember.grpc_server import current_identity
@@ -23,6 +23,7 @@ class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
     async def _started(self, started: manager.Started):
         op = started.operation
         if started.task is not None:
+            failpoints.hit("volume.api.before_publish")
             await outbox.publish(self.bus, started.task)
         elif started.finished_status:
             await volume_tasks.announce(self.bus, op.id, op.target, started.finished_status)
