@@ -141,3 +141,12 @@ def write_transaction() -> Iterator[None]:
     args = ("IMMEDIATE",) if isinstance(db, peewee.SqliteDatabase) else ()
     with db.atomic(*args):
         yield
+
+
+def lock(name: str) -> None:
+    """Serialises transactions that take the same named lock until they end.
+    SQLite's write transactions are already serial; PostgreSQL needs an
+    advisory lock, e.g. so that two creates cannot both pass a quota check."""
+    db = database.obj
+    if isinstance(db, peewee.PostgresqlDatabase):
+        db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))

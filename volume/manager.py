@@ -10,7 +10,7 @@ import peewee
 
 from ember import operations, outbox, pagination, states, subjects
 from ember.auth import Identity
-from ember.db import Operation, OutboxTask, Volume, utcnow, write_transaction
+from ember.db import Operation, OutboxTask, Volume, lock, utcnow, write_transaction
 from ember.errors import FailedPrecondition, NotFound, ResourceExhausted
 from volume.convert import to_proto
 
@@ -58,6 +58,7 @@ def create_volume(
     quota: Quota, retry_after: float,
 ) -> Started:
     with write_transaction():
+        lock(f"quota:{identity.project_id}")
         replay = operations.find_by_request(identity, "CreateVolume", request_id)
         if replay:
             return Started(replay, None)

@@ -1,0 +1,65 @@
+"""`ember up` and the CLI as a person uses them: start everything, make a
+token, create/list/show/delete volumes, then Ctrl-C stops every process."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from ember import launcher
+
+EMBER = [sys.executable, "-m", "ember"]
+
+
+def test_ember_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
+    gateway = f"127.0.0.1:{launcher.free_port()}"
+    up = subprocess.Popen(
+        [*EMBER, "up", "--data-dir", str(tmp_path), "--nats-port", str(launcher.free_port()), "--listen", gateway],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        lines = []
+        for line in up.stdout:
+            lines.append(line)
+            if line.startswith("Ember is up"):
+                break
+        assert lines and lines[-1].startswith("Ember is up"), "".join(lines)
+        names = [line.split()[0] for line in lines[:-1]]
+        assert names == ["scheduler", "volume", "backup", "api_gateway"]
+
+        def ember(*args):
+            env = dict(os.environ, EMBER_URL=gateway, EMBER_DATA_DIR=str(tmp_path))
+            env.pop("EMBER_AUTH_SECRET", None)
+            env["EMBER_TOKEN"] = token
+            return subprocess.run([*EMBER, *args], capture_output=True, text=True, env=env, timeout=60)
+
+        token = ""
+        made = ember("token", "create", "--project", "demo")
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip()
+        assert token.count(".") == 2 and "\n" not in token
+
+        created = ember("volume", "create", "--size", "1", "--name", "cli", "--wait", "--json")
+        assert created.returncode == 0, created.stderr
+        volume = json.loads(created.stdout)
+        assert volume["status"] == "VOLUME_STATUS_AVAILABLE" and volume["name"] == "cli"
+
+        listed = ember("volume", "list")
+        assert volume["id"] in listed.stdout and "available" in listed.stdout
+        shown = ember("volume", "show", volume["id"])
+        assert "status" in shown.stdout and "available" in shown.stdout
+
+        bad = ember("volume", "create", "--size", "0")
+        assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "size_gb" in bad.stderr
+
+        deleted = ember("volume", "delete", volume["id"], "--wait")
+        assert deleted.returncode == 0 and "deleted" in deleted.stdout
+        assert "NOT_FOUND" in ember("volume", "show", volume["id"]).stderr
+    finally:
+        up.send_signal(signal.SIGINT)
+        rest = up.communicate(timeout=60)[0]
+    assert up.returncode == 0, rest
+    assert "Ember stopped." in rest
+    nats_pid = subprocess.run(["pgrep", "-f", str(tmp_path / "nats-server.conf")], capture_output=True, text=True)
+    assert nats_pid.stdout == ""
