@@ -1,0 +1,52 @@
+"""A throwaway PostgreSQL server for tests, from the machine's own binaries
+(Debian's postgresql package): initdb in a temp dir, trust auth, loopback."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+from ember import launcher
+
+
+def binaries() -> pathlib.Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return pathlib.Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return pathlib.Path(initdb).parent if initdb else None
+
+
+class Postgres:
+    def __init__(self):
+        self.bin = binaries()
+        # Its own directory under the system temp dir: pytest's are private to
+        # root, and the server runs as the postgres user.
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix="ember-pg-"))
+        self.port = launcher.free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/ember"
+
+    def _run(self, *args: str) -> None:
+        # PostgreSQL refuses to run as root, and CI runs as root.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> "Postgres":
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        data = self.root / "data"
+        self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "ember")
+        return self
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
