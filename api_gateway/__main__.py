@@ -1,18 +1,7 @@
 """python -m api_gateway: the public endpoint (default 127.0.0.1:8776)."""
 
-import asyncio
-
-from ember import config, runtime
 from api_gateway.service import GatewayService
-
-DEFAULT_LISTEN = "127.0.0.1:8776"
-
-
-def main() -> None:
-    runtime.configure_logging()
-    settings = config.parse(description="Ember API gateway", listen=DEFAULT_LISTEN)
-    asyncio.run(runtime.run(settings, "gateway", GatewayService, public=True))
-
+from ember import config, runtime
 
 if __name__ == "__main__":
-    main()
+    runtime.main("gateway", "Ember API gateway", GatewayService, public=True, listen=config.GATEWAY_ADDRESS)

@@ -8,28 +8,29 @@ import collections
 
 from google.longrunning import operations_pb2, operations_pb2_grpc
 
-from ember import operations, pagination, subjects
+from ember import events, operations, pagination, subjects
 from ember.db import Operation
 from ember.errors import InvalidArgument, NotFound
 from ember.grpc_server import current_identity
+from ember.prepared import Param, Prepared
 from api_gateway.proxy import clamp_timeout
 
 MAX_WAIT = 300.0
 
 
 class Completions:
-    """One subscription to every operation-finished event, fanned out to waiters."""
+    """One subscription to every event, fanned out to the waiters of the operations they finish."""
 
     def __init__(self):
         self._waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
         self._sub = None
 
     async def start(self, nc) -> None:
-        self._sub = await nc.subscribe(subjects.operation_event("*"), cb=self._on_event)
+        self._sub = await nc.subscribe(subjects.EVENTS_SUBJECTS, cb=self._on_event)
         await nc.flush()
 
     async def _on_event(self, msg) -> None:
-        operation_id = msg.subject.rsplit(".", 1)[1]
+        operation_id = events.finished_operation(msg.data)
         for future in self._waiters.pop(operation_id, []):
             if not future.done():
                 future.set_result(None)
@@ -58,9 +59,11 @@ def operation_id(name: str) -> str:
     return op_id
 
 
+_LOAD = Prepared(lambda: Operation.select().where(Operation.id == Param("id"), Operation.project_id == Param("project")))
+
+
 def _load(op_id: str) -> Operation:
-    identity = current_identity()
-    row = Operation.get_or_none(Operation.id == op_id, Operation.project_id == identity.project_id)
+    row = _LOAD.first(id=op_id, project=current_identity().project_id)
     if row is None:
         raise NotFound("operation", op_id)
     return row

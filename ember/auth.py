@@ -20,6 +20,12 @@ INTERNAL_METADATA_KEY = "x-ember-identity"
 INTERNAL_TTL = 300.0
 ADMIN_ROLE = "admin"
 _ALGORITHM = "HS256"
+# Checking a signature costs more than the rest of a proxied call, and a
+# client sends the same token with every call: verified tokens are kept until
+# they expire, and the gateway reuses an internal token for half its life.
+CACHE_SIZE = 4096
+_verified: dict[tuple[bytes, str, str], tuple["Identity", float]] = {}
+_issued: dict[tuple[bytes, "Identity"], tuple[str, float]] = {}
 
 
 class InvalidToken(Exception):
@@ -72,7 +78,16 @@ def _encode(identity: Identity, key: bytes, audience: str, ttl: float) -> str:
     return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
+def _remember(cache: dict, key, value) -> None:
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
 def _decode(token: str, key: bytes, audience: str) -> Identity:
+    cached = _verified.get((key, audience, token))
+    if cached and cached[1] > time.time():
+        return cached[0]
     try:
         claims = jwt.decode(
             token,
@@ -89,7 +104,9 @@ def _decode(token: str, key: bytes, audience: str) -> Identity:
     project = claims.get("project")
     if not isinstance(project, str) or not project:
         raise InvalidToken("invalid token: no project")
-    return Identity(project_id=project, user_id=claims["sub"], roles=tuple(claims.get("roles") or ()))
+    identity = Identity(project_id=project, user_id=claims["sub"], roles=tuple(claims.get("roles") or ()))
+    _remember(_verified, (key, audience, token), (identity, claims["exp"]))
+    return identity
 
 
 def create_token(identity: Identity, secret: bytes, ttl: float) -> str:
@@ -101,7 +118,12 @@ def verify_token(token: str, secret: bytes) -> Identity:
 
 
 def create_internal(identity: Identity, secret: bytes) -> str:
-    return _encode(identity, _internal_key(secret), INTERNAL_AUDIENCE, INTERNAL_TTL)
+    issued = _issued.get((secret, identity))
+    if issued and issued[1] - time.time() > INTERNAL_TTL / 2:
+        return issued[0]
+    token = _encode(identity, _internal_key(secret), INTERNAL_AUDIENCE, INTERNAL_TTL)
+    _remember(_issued, (secret, identity), (token, time.time() + INTERNAL_TTL))
+    return token
 
 
 def verify_internal(token: str, secret: bytes) -> Identity:

@@ -12,6 +12,10 @@ import re
 from typing import Any
 
 
+# The gateway's public address unless told otherwise; the CLI calls it there.
+GATEWAY_ADDRESS = "127.0.0.1:8776"
+
+
 def _setting(default: Any, help: str, env: str | None = None) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "env": env})
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import json
 import logging
+import os
+import threading
 from typing import Callable, Iterator
 
 import peewee
@@ -57,6 +60,11 @@ class Volume(BaseModel):
 
 
 class Operation(BaseModel):
+    """A long-running operation (AIP-151) and, while it is not done, the task
+    that must reach JetStream next: written in the transaction that makes the
+    task necessary, re-published by the reconciler until the transaction that
+    finishes the operation clears it (the outbox of DESIGN.md section 3)."""
+
     id = peewee.CharField(primary_key=True, max_length=36)
     project_id = peewee.CharField(max_length=255, index=True)
     user_id = peewee.CharField(max_length=255)
@@ -72,25 +80,30 @@ class Operation(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
     end_time = peewee.DateTimeField(null=True)
+    task_subject = peewee.CharField(max_length=255, default="")
+    task_msg_id = peewee.CharField(max_length=128, default="")
+    task_payload = JSONField(null=True)
+    # When the reconciler re-publishes the task if nothing finished it; NULL once done.
+    publish_after = peewee.DateTimeField(null=True, index=True)
 
     class Meta:
         indexes = ((("project_id", "verb", "request_id"), True),)
 
 
-class OutboxTask(BaseModel):
-    """A task that must reach JetStream: written in the same transaction as the
-    status change it drives, removed in the transaction that finishes it."""
+class QuotaUsage(BaseModel):
+    """What a project holds of one quota resource (volumes, gigabytes), changed
+    in the same transaction as the rows it counts."""
 
-    operation_id = peewee.CharField(primary_key=True, max_length=36)
-    subject = peewee.CharField(max_length=255)
-    msg_id = peewee.CharField(max_length=128)
-    payload = JSONField()
-    created_at = peewee.DateTimeField(default=utcnow)
-    publish_after = peewee.DateTimeField(default=utcnow, index=True)
+    project_id = peewee.CharField(max_length=255)
+    resource = peewee.CharField(max_length=255)
+    in_use = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        primary_key = peewee.CompositeKey("project_id", "resource")
 
 
 def _v1(db: peewee.Database) -> None:
-    db.create_tables([Volume, Operation, OutboxTask])
+    db.create_tables([Volume, Operation, QuotaUsage])
 
 
 # Append only: each entry upgrades the schema by one version, inside a transaction.
@@ -133,20 +146,33 @@ def open_database(url: str) -> peewee.Database:
     return db
 
 
+_writer = threading.local()
+
+
+@contextlib.contextmanager
+def _sqlite_writer(db: peewee.SqliteDatabase) -> Iterator[None]:
+    """SQLite's own busy handler waits by sleeping 1, 2, 5, 10... ms between
+    tries, which under contention leaves the lock idle while writers sleep.
+    An flock on a file beside the database queues writers in the kernel and
+    wakes the next one the moment the lock is free."""
+    fd = getattr(_writer, "fd", None)
+    if fd is None:
+        fd = _writer.fd = os.open(f"{db.database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def write_transaction() -> Iterator[None]:
-    """SQLite takes the write lock up front, so concurrent writers queue on
-    busy_timeout instead of failing to upgrade a read lock."""
+    """SQLite takes the write lock up front, so concurrent writers queue
+    instead of failing to upgrade a read lock."""
     db = database.obj
-    args = ("IMMEDIATE",) if isinstance(db, peewee.SqliteDatabase) else ()
-    with db.atomic(*args):
-        yield
-
-
-def lock(name: str) -> None:
-    """Serialises transactions that take the same named lock until they end.
-    SQLite's write transactions are already serial; PostgreSQL needs an
-    advisory lock, e.g. so that two creates cannot both pass a quota check."""
-    db = database.obj
-    if isinstance(db, peewee.PostgresqlDatabase):
-        db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+    if isinstance(db, peewee.SqliteDatabase) and db.transaction_depth() == 0:
+        with _sqlite_writer(db), db.atomic("IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield

@@ -27,10 +27,14 @@ async def open_bucket(js, bucket: str, ttl: float | None):
 
 class Heartbeat:
     """Puts `key` every `interval` seconds with the value `value()` returns
-    (stamped with the time), and deletes it on stop."""
+    (stamped with the time), and deletes it on stop. Pokes bring the next put
+    forward, but puts stay at least `min_gap` seconds apart, so a burst of
+    pokes costs one put."""
 
-    def __init__(self, kv, key: str, value: Callable[[], Awaitable[dict[str, Any]]], interval: float):
-        self.kv, self.key, self.value, self.interval = kv, key, value, interval
+    def __init__(
+        self, kv, key: str, value: Callable[[], Awaitable[dict[str, Any]]], interval: float, min_gap: float = 0.0
+    ):
+        self.kv, self.key, self.value, self.interval, self.min_gap = kv, key, value, interval, min_gap
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -57,6 +61,7 @@ class Heartbeat:
                 await self.beat()
             except Exception:
                 log.exception("heartbeat %s failed", self.key)
+            await asyncio.sleep(self.min_gap)
 
     async def stop(self, remove: bool = True) -> None:
         if self._task:

@@ -9,42 +9,79 @@ from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from ember import outbox
 from ember.auth import Identity
 from ember.db import Operation, utcnow
 from ember.errors import DOMAIN, EmberError
+from ember.outbox import Task
+from ember.prepared import Param, Prepared, PreparedInsert, params_for
 from ember.v1 import common_pb2
 
 NAME_PREFIX = "operations/"
 TYPE_URL_PREFIX = "type.googleapis.com/"
 
 
-def new(identity: Identity, verb: str, target: str, request_id: str | None) -> Operation:
-    return Operation.create(
-        id=str(uuid.uuid4()),
+_INSERT = PreparedInsert(Operation)
+_BY_REQUEST = Prepared(
+    lambda: Operation.select().where(
+        Operation.project_id == Param("project"), Operation.verb == Param("verb"),
+        Operation.request_id == Param("request_id"),
+    )
+)
+_DONE_FIELDS = [Operation.done, Operation.end_time, Operation.updated_at, Operation.progress_percent, Operation.publish_after]
+
+
+def _finishing(result_fields: list) -> Prepared:
+    return Prepared(
+        lambda: Operation.update(params_for(_DONE_FIELDS + result_fields)).where(
+            Operation.id == Param("id"), Operation.done == False  # noqa: E712
+        )
+    )
+
+
+_SUCCEED = _finishing([Operation.response])
+_FAIL = _finishing([Operation.error_code, Operation.error_reason, Operation.error_message])
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new(
+    identity: Identity, verb: str, target: str, request_id: str | None, op_id: str | None = None,
+    task: Task | None = None, retry_after: float = 0.0,
+) -> Operation:
+    """A new operation row, with its first task when it has one."""
+    fields = dict(
+        id=op_id or new_id(),
         project_id=identity.project_id,
         user_id=identity.user_id,
         verb=verb,
         target=target,
         request_id=request_id or None,
+        created_at=utcnow(),
+        **(outbox.columns(task, retry_after) if task else {}),
     )
+    fields["updated_at"] = fields["created_at"]
+    _INSERT.execute(**fields)
+    return Operation(**fields)
 
 
 def find_by_request(identity: Identity, verb: str, request_id: str) -> Operation | None:
     if not request_id:
         return None
-    return Operation.get_or_none(
-        Operation.project_id == identity.project_id, Operation.verb == verb, Operation.request_id == request_id
-    )
+    return _BY_REQUEST.first(project=identity.project_id, verb=verb, request_id=request_id)
 
 
 def finish(operation_id: str, response: bytes | None = None, error: EmberError | None = None) -> bool:
-    """Marks the operation done once; False if it already was."""
-    fields = dict(done=True, end_time=utcnow(), updated_at=utcnow(), progress_percent=100)
+    """Marks the operation done once, which also ends its pending task; False if it already was."""
+    now = utcnow()
+    fields = dict(id=operation_id, done=True, end_time=now, updated_at=now, progress_percent=100, publish_after=None)
     if error is not None:
-        fields.update(error_code=error.code.value[0], error_reason=error.reason, error_message=error.message)
-    else:
-        fields.update(response=response)
-    return Operation.update(**fields).where(Operation.id == operation_id, Operation.done == False).execute() == 1  # noqa: E712
+        return _FAIL.execute(
+            **fields, error_code=error.code.value[0], error_reason=error.reason, error_message=error.message
+        ) == 1
+    return _SUCCEED.execute(**fields, response=response) == 1
 
 
 def _timestamp(value) -> timestamp_pb2.Timestamp | None:

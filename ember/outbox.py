@@ -1,63 +1,86 @@
-"""The task outbox: a task is written in the transaction that changes a status,
-published after the commit, and re-published by the reconciler until the
-transaction that finishes it removes it (or its deadline fails it)."""
+"""The task outbox: an operation's next task is written into its row in the
+transaction that makes the task necessary, published after the commit, and
+re-published by the reconciler until the transaction that finishes the
+operation clears it (or its deadline fails it)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 from typing import Any, Awaitable, Callable
 
+from ember import writer
 from ember.bus import Bus
-from ember.db import OutboxTask, utcnow, write_transaction
+from ember.db import Operation, utcnow, write_transaction
+from ember.prepared import Param, Prepared, params_for
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    subject: str
+    msg_id: str
+    payload: dict[str, Any]
 
 
 def _later(seconds: float) -> datetime.datetime:
     return utcnow() + datetime.timedelta(seconds=seconds)
 
 
-def add(operation_id: str, subject: str, msg_id: str, payload: dict[str, Any], retry_after: float) -> OutboxTask:
-    """Call inside the transaction that makes the task necessary."""
-    return OutboxTask.create(
-        operation_id=operation_id, subject=subject, msg_id=msg_id, payload=payload, publish_after=_later(retry_after)
+def columns(task: Task, retry_after: float) -> dict[str, Any]:
+    """The Operation fields that record `task` as the operation's next step."""
+    return dict(
+        task_subject=task.subject, task_msg_id=task.msg_id, task_payload=task.payload,
+        publish_after=_later(retry_after),
     )
 
 
-def forward(operation_id: str, subject: str, msg_id: str, payload: dict[str, Any], retry_after: float) -> OutboxTask | None:
-    """Points a pending task at its next hop; None when it already finished."""
-    updated = (
-        OutboxTask.update(subject=subject, msg_id=msg_id, payload=payload, publish_after=_later(retry_after))
-        .where(OutboxTask.operation_id == operation_id)
-        .execute()
-    )
-    return OutboxTask.get_by_id(operation_id) if updated else None
+_FORWARD = Prepared(
+    lambda: Operation.update(
+        params_for([Operation.task_subject, Operation.task_msg_id, Operation.task_payload, Operation.publish_after])
+    ).where(Operation.id == Param("id"), Operation.done == False)  # noqa: E712
+)
 
 
-def remove(operation_id: str) -> None:
-    OutboxTask.delete().where(OutboxTask.operation_id == operation_id).execute()
+def forward(operation_id: str, task: Task, retry_after: float) -> bool:
+    """Points an unfinished operation at its next hop; False when it already finished."""
+    with write_transaction():
+        return _FORWARD.execute(id=operation_id, **columns(task, retry_after)) == 1
 
 
-async def publish(bus: Bus, row: OutboxTask) -> None:
-    """Best effort: if this fails, the reconciler publishes the row later."""
+async def publish(bus: Bus, task: Task) -> None:
+    """Best effort: if this fails, the reconciler publishes the task later."""
     try:
-        await bus.publish_task(row.subject, row.payload, row.msg_id)
+        await bus.publish_task(task.subject, task.payload, task.msg_id)
     except Exception as exc:
-        log.warning("publishing %s failed (%s); the reconciler will retry", row.msg_id, exc)
+        log.warning("publishing %s failed (%s); the reconciler will retry", task.msg_id, exc)
 
 
-def _claim_due(retry_after: float, limit: int = 100) -> list[OutboxTask]:
-    """Rows due for publishing, each claimed by pushing its next attempt back,
-    so that several reconcilers do not publish the same row at once."""
+def pending_task(row: Operation) -> Task:
+    return Task(row.task_subject, row.task_msg_id, row.task_payload)
+
+
+def _claim_due(retry_after: float, limit: int = 100) -> list[Operation]:
+    """Unfinished operations due for a re-publish, each claimed by pushing its
+    next attempt back, so that several reconcilers do not publish it at once."""
     now = utcnow()
     claimed = []
     with write_transaction():
-        for row in OutboxTask.select().where(OutboxTask.publish_after <= now).limit(limit):
+        due = (
+            Operation.select(
+                Operation.id, Operation.verb, Operation.target, Operation.created_at, Operation.publish_after,
+                Operation.task_subject, Operation.task_msg_id, Operation.task_payload,
+            )
+            .where(Operation.publish_after <= now, Operation.done == False)  # noqa: E712
+            .limit(limit)
+        )
+        for row in due:
             won = (
-                OutboxTask.update(publish_after=_later(retry_after))
-                .where(OutboxTask.operation_id == row.operation_id, OutboxTask.publish_after == row.publish_after)
+                Operation.update(publish_after=_later(retry_after))
+                .where(Operation.id == row.id, Operation.publish_after == row.publish_after)
                 .execute()
             )
             if won:
@@ -73,7 +96,7 @@ class Reconciler:
         bus: Bus,
         retry_after: float,
         deadline: float,
-        expire: Callable[[OutboxTask], Awaitable[None]],
+        expire: Callable[[Operation], Awaitable[None]],
         interval: float = 2.0,
     ):
         self.bus, self.retry_after, self.deadline, self.expire = bus, retry_after, deadline, expire
@@ -84,15 +107,15 @@ class Reconciler:
         self._task = asyncio.create_task(self._loop())
 
     async def run_once(self) -> int:
-        rows = await asyncio.to_thread(_claim_due, self.retry_after)
+        rows = await writer.run(_claim_due, self.retry_after)
         oldest = utcnow() - datetime.timedelta(seconds=self.deadline)
         for row in rows:
             if row.created_at < oldest:
-                log.warning("task %s passed its deadline; failing it", row.operation_id)
+                log.warning("operation %s passed its deadline; failing it", row.id)
                 await self.expire(row)
             else:
-                log.info("re-publishing unfinished task %s on %s", row.msg_id, row.subject)
-                await publish(self.bus, row)
+                log.info("re-publishing unfinished task %s on %s", row.task_msg_id, row.task_subject)
+                await publish(self.bus, pending_task(row))
         return len(rows)
 
     async def _loop(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ember.db import Volume, utcnow
+from ember.prepared import Param, Prepared, params_for
 
 CREATING = "creating"
 AVAILABLE = "available"
@@ -32,15 +33,29 @@ def check(current: str, new: str) -> None:
         raise InvalidTransition(f"volume cannot go from {current} to {new}")
 
 
+_cas_statements: dict[tuple[int, tuple[str, ...]], Prepared] = {}
+
+
+def _cas_statement(expected_count: int, names: tuple[str, ...]) -> Prepared:
+    key = (expected_count, names)
+    statement = _cas_statements.get(key)
+    if statement is None:
+        fields = [Volume.status, *(Volume._meta.fields[n] for n in names)]
+        statement = _cas_statements[key] = Prepared(
+            lambda: Volume.update(params_for(fields)).where(
+                Volume.id == Param("id"), Volume.status.in_([Param(f"expected{i}") for i in range(expected_count)])
+            )
+        )
+    return statement
+
+
 def cas_status(volume_id: str, expected: Iterable[str], new: str, **fields) -> bool:
-    """Sets `new` only if the volume is still in one of `expected`; False when
-    another request changed it first (or it is gone)."""
+    """Sets `new` (and `fields`) only if the volume is still in one of
+    `expected`; False when another request changed it first (or it is gone)."""
     expected = tuple(expected)
     for current in expected:
         check(current, new)
-    updated = (
-        Volume.update(status=new, updated_at=utcnow(), **fields)
-        .where(Volume.id == volume_id, Volume.status.in_(expected))
-        .execute()
-    )
-    return updated == 1
+    fields.setdefault("updated_at", utcnow())
+    statement = _cas_statement(len(expected), tuple(sorted(fields)))
+    bound = {f"expected{i}": status for i, status in enumerate(expected)}
+    return statement.execute(id=volume_id, status=new, **fields, **bound) == 1

@@ -2,8 +2,8 @@
 
     TASKS  (work queue)   ember.tasks.scheduler.<verb>       -> durable "scheduler"
                           ember.tasks.volume.<host>.<verb>   -> durable "volume-<host>"
-    EVENTS (limits, 7 d)  ember.events.volumes.<id>          status changes of a volume
-                          ember.events.operations.<id>       an operation finished
+    EVENTS (limits, 7 d)  ember.events.<resource>.<id>       status changes, and the
+                                                             operation each one finished
     KV ember-registry     <service>.<instance>  -> address, host   (TTL heartbeats)
     KV ember-capabilities <host>.<backend>.<pool> -> capacity report
 """
@@ -35,12 +35,8 @@ def volume_durable(host: str) -> str:
     return f"volume-{host}"
 
 
-def volume_event(volume_id: str) -> str:
-    return f"ember.events.volumes.{volume_id}"
-
-
-def operation_event(operation_id: str) -> str:
-    return f"ember.events.operations.{operation_id}"
+def event(resource: str, resource_id: str) -> str:
+    return f"ember.events.{resource}.{resource_id}"
 
 
 def capability_key(host: str, backend: str, pool: str) -> str:

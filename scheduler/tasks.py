@@ -3,14 +3,13 @@ task to the chosen host, or fail the volume with every reason it has."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from ember import outbox, states, subjects, volume_tasks
+from ember import outbox, subjects, volume_tasks, writer
 from ember.bus import Delivery
 from ember.config import Settings
-from ember.db import Volume
 from ember.errors import ResourceExhausted
+from ember.outbox import Task
 from scheduler.placement import Request, place
 from scheduler.pool_view import PoolView
 
@@ -22,10 +21,9 @@ class SchedulerTasks:
         self.bus, self.view, self.settings = bus, view, settings
 
     async def handle(self, delivery: Delivery) -> None:
+        """Idempotent without reading the volume: forwarding an operation that
+        already finished changes nothing, so a redelivery is dropped there."""
         p = delivery.payload
-        volume = await asyncio.to_thread(Volume.get_or_none, Volume.id == p["volume_id"])
-        if volume is None or volume.status != states.CREATING:
-            return
         earlier = p.get("errors", [])
         if len(p["tried"]) >= self.settings.scheduler_max_attempts:
             await self._fail(p, f"gave up after {len(p['tried'])} attempts: " + "; ".join(earlier))
@@ -37,25 +35,17 @@ class SchedulerTasks:
             await self._fail(p, "; ".join(earlier + [decision.reason()]))
             return
         pool = decision.chosen
-        forwarded = dict(p, pool=pool.name)
-        row = await asyncio.to_thread(
-            outbox.forward,
-            p["operation_id"],
+        task = Task(
             subjects.volume_task(pool.host, "create"),
             f"{p['operation_id']}.place{len(p['tried'])}",
-            forwarded,
-            self.settings.outbox_retry_after,
+            dict(p, pool=pool.name),
         )
-        if row is None:
+        if not await writer.run(outbox.forward, p["operation_id"], task, self.settings.outbox_retry_after):
             return
         self.view.record_placement(pool, p["size_gb"])
-        await outbox.publish(self.bus, row)
+        await outbox.publish(self.bus, task)
 
     async def _fail(self, payload: dict, reason: str) -> None:
         log.warning("volume %s: %s", payload["volume_id"], reason)
         error = ResourceExhausted(reason, "NO_VALID_BACKEND", {"volume_id": payload["volume_id"]})
-        status = await asyncio.to_thread(
-            volume_tasks.fail, payload["operation_id"], payload["volume_id"], "create", error
-        )
-        if status:
-            await volume_tasks.announce(self.bus, payload["operation_id"], payload["volume_id"], status)
+        await volume_tasks.fail(self.bus, payload["operation_id"], payload["volume_id"], "create", error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ember import failpoints, operations, outbox, volume_tasks
+from ember import events, failpoints, operations, outbox, volume_tasks, writer
 from ember.bus import Bus
 from ember.config import Settings
 from ember.grpc_server import current_identity
@@ -18,7 +18,7 @@ from volume.convert import to_proto
 class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
     def __init__(self, settings: Settings, bus: Bus, secret: bytes):
         self.settings, self.bus, self.secret = settings, bus, secret
-        self.quota = manager.Quota(settings.quota_volumes, settings.quota_gigabytes)
+        self.limits = {"volumes": settings.quota_volumes, "gigabytes": settings.quota_gigabytes}
 
     async def _started(self, started: manager.Started):
         op = started.operation
@@ -26,7 +26,7 @@ class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
             failpoints.hit("volume.api.before_publish")
             await outbox.publish(self.bus, started.task)
         elif started.finished_status:
-            await volume_tasks.announce(self.bus, op.id, op.target, started.finished_status)
+            await events.announce(self.bus, volume_tasks.RESOURCE, op.target, started.finished_status, op.id)
         return operations.to_proto(op)
 
     async def CreateVolume(self, request, context):
@@ -35,9 +35,9 @@ class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
         description = validation.text("description", request.description, validation.MAX_DESCRIPTION)
         metadata = validation.metadata(request.metadata)
         request_id = validation.uuid_field("request_id", request.request_id, required=False)
-        started = await asyncio.to_thread(
+        started = await writer.run(
             manager.create_volume, current_identity(), size, name, description, metadata, request_id,
-            self.quota, self.settings.outbox_retry_after,
+            self.limits, self.settings.outbox_retry_after,
         )
         return await self._started(started)
 
@@ -61,13 +61,13 @@ class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
             else:
                 limit = validation.MAX_NAME if path == "name" else validation.MAX_DESCRIPTION
                 fields[path] = validation.text(f"volume.{path}", getattr(request.volume, path), limit)
-        row = await asyncio.to_thread(manager.update_volume, current_identity(), volume_id, fields)
+        row = await writer.run(manager.update_volume, current_identity(), volume_id, fields)
         return to_proto(row)
 
     async def DeleteVolume(self, request, context):
         volume_id = validation.uuid_field("id", request.id)
         request_id = validation.uuid_field("request_id", request.request_id, required=False)
-        started = await asyncio.to_thread(
+        started = await writer.run(
             manager.delete_volume, current_identity(), volume_id, request_id, self.settings.outbox_retry_after
         )
         return await self._started(started)

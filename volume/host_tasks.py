@@ -8,12 +8,15 @@ import asyncio
 import logging
 from typing import Callable
 
-from ember import failpoints, operations, outbox, states, subjects, volume_tasks
+from ember import events, failpoints, operations, outbox, states, subjects, volume_tasks, writer
 from ember.bus import Delivery, Retry
-from ember.db import Volume, write_transaction
+from ember.db import Volume, utcnow, write_transaction
 from ember.errors import EmberError
+from ember.outbox import Task
+from ember.prepared import Param, Prepared
 from volume.convert import to_proto
 from volume.drivers.file import FileDriver
+from volume.manager import remove_volume
 
 log = logging.getLogger(__name__)
 
@@ -22,21 +25,30 @@ def pool_of(pool_name: str) -> str:
     return pool_name.partition("#")[2]
 
 
-def _complete_create(operation_id: str, volume_id: str, pool_name: str) -> bool:
+_LOAD = Prepared(lambda: Volume.select().where(Volume.id == Param("id")))
+
+
+def _load(volume_id: str) -> Volume | None:
+    return _LOAD.first(id=volume_id)
+
+
+def _complete_create(operation_id: str, volume: Volume, pool_name: str) -> bool:
+    now = utcnow()
     with write_transaction():
-        if not states.cas_status(volume_id, [states.CREATING], states.AVAILABLE, host=pool_name, status_detail=""):
+        if not states.cas_status(
+            volume.id, [states.CREATING], states.AVAILABLE, host=pool_name, status_detail="", updated_at=now
+        ):
             return False
-        response = to_proto(Volume.get_by_id(volume_id)).SerializeToString()
-        operations.finish(operation_id, response=response)
-        outbox.remove(operation_id)
+        volume.status, volume.host, volume.status_detail, volume.updated_at = states.AVAILABLE, pool_name, "", now
+        operations.finish(operation_id, response=to_proto(volume).SerializeToString())
     return True
 
 
-def _reschedule(payload: dict, reason: str, retry_after: float):
+def _reschedule(payload: dict, reason: str, retry_after: float) -> Task | None:
     """Sends a create that this backend could not do back to the scheduler."""
     payload = dict(payload, tried=payload["tried"] + [payload["pool"]], errors=payload.get("errors", []) + [reason])
-    msg_id = f"{payload['operation_id']}.retry{len(payload['tried'])}"
-    return outbox.forward(payload["operation_id"], subjects.scheduler_task("create"), msg_id, payload, retry_after)
+    task = Task(subjects.scheduler_task("create"), f"{payload['operation_id']}.retry{len(payload['tried'])}", payload)
+    return task if outbox.forward(payload["operation_id"], task, retry_after) else None
 
 
 def _complete_delete(operation_id: str, volume_id: str) -> bool:
@@ -45,14 +57,13 @@ def _complete_delete(operation_id: str, volume_id: str) -> bool:
         if volume is None:
             return False
         operations.finish(operation_id, response=to_proto(volume).SerializeToString())
-        volume.delete_instance()
-        outbox.remove(operation_id)
+        remove_volume(volume)
     return True
 
 
 class HostTasks:
-    def __init__(self, bus, driver: FileDriver, host: str, retry_after: float, on_change: Callable[[], None]):
-        self.bus, self.driver, self.host = bus, driver, host
+    def __init__(self, bus, driver: FileDriver, retry_after: float, on_change: Callable[[], None]):
+        self.bus, self.driver = bus, driver
         self.retry_after = retry_after
         self.on_change = on_change
 
@@ -67,42 +78,41 @@ class HostTasks:
 
     async def create(self, delivery: Delivery) -> None:
         p = delivery.payload
-        volume = await asyncio.to_thread(Volume.get_or_none, Volume.id == p["volume_id"])
+        volume = await asyncio.to_thread(_load, p["volume_id"])
         if volume is None or volume.status != states.CREATING:
             return
         try:
-            await asyncio.to_thread(self.driver.create, pool_of(p["pool"]), p["volume_id"], p["size_gb"])
+            await asyncio.to_thread(self.driver.create, pool_of(p["pool"]), volume.id, volume.size_gb)
         except Exception as exc:
-            log.warning("creating %s on %s failed: %s", p["volume_id"], p["pool"], exc)
-            row = await asyncio.to_thread(_reschedule, p, f"{p['pool']}: {exc}", self.retry_after)
-            if row is not None:
-                await outbox.publish(self.bus, row)
+            log.warning("creating %s on %s failed: %s", volume.id, p["pool"], exc)
+            task = await writer.run(_reschedule, p, f"{p['pool']}: {exc}", self.retry_after)
+            if task is not None:
+                await outbox.publish(self.bus, task)
             return
         failpoints.hit("volume.create.after_driver")
-        if await asyncio.to_thread(_complete_create, p["operation_id"], p["volume_id"], p["pool"]):
+        if await writer.run(_complete_create, p["operation_id"], volume, p["pool"]):
             self.on_change()
-            await volume_tasks.announce(self.bus, p["operation_id"], p["volume_id"], states.AVAILABLE)
+            await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, states.AVAILABLE, p["operation_id"])
             return
-        current = await asyncio.to_thread(Volume.get_or_none, Volume.id == p["volume_id"])
+        current = await asyncio.to_thread(_load, volume.id)
         if current is None or current.host != p["pool"]:
             # The volume ended elsewhere (or failed) while we worked: drop our copy.
-            await asyncio.to_thread(self.driver.delete, pool_of(p["pool"]), p["volume_id"])
+            await asyncio.to_thread(self.driver.delete, pool_of(p["pool"]), volume.id)
+            self.on_change()
 
     async def delete(self, delivery: Delivery) -> None:
         p = delivery.payload
-        volume = await asyncio.to_thread(Volume.get_or_none, Volume.id == p["volume_id"])
+        volume = await asyncio.to_thread(_load, p["volume_id"])
         if volume is None or volume.status != states.DELETING:
             return
         try:
-            await asyncio.to_thread(self.driver.delete, pool_of(p["pool"]), p["volume_id"])
+            await asyncio.to_thread(self.driver.delete, pool_of(p["pool"]), volume.id)
         except Exception as exc:
             if not delivery.final:
-                raise Retry(f"deleting {p['volume_id']} failed: {exc}", delay=2.0 * delivery.attempt)
+                raise Retry(f"deleting {volume.id} failed: {exc}", delay=2.0 * delivery.attempt)
             error = EmberError(f"the backend could not delete the volume: {exc}", "BACKEND_DELETE_FAILED")
-            status = await asyncio.to_thread(volume_tasks.fail, p["operation_id"], p["volume_id"], "delete", error)
-            if status:
-                await volume_tasks.announce(self.bus, p["operation_id"], p["volume_id"], status)
+            await volume_tasks.fail(self.bus, p["operation_id"], volume.id, "delete", error)
             return
-        if await asyncio.to_thread(_complete_delete, p["operation_id"], p["volume_id"]):
+        if await writer.run(_complete_delete, p["operation_id"], volume.id):
             self.on_change()
-            await volume_tasks.announce(self.bus, p["operation_id"], p["volume_id"], "deleted")
+            await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, "deleted", p["operation_id"])

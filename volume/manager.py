@@ -6,19 +6,17 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-import peewee
-
-from ember import operations, outbox, pagination, states, subjects
+from ember import operations, pagination, quota, states, subjects
 from ember.auth import Identity
-from ember.db import Operation, OutboxTask, Volume, lock, utcnow, write_transaction
-from ember.errors import FailedPrecondition, NotFound, ResourceExhausted
+from ember.db import Operation, Volume, utcnow, write_transaction
+from ember.errors import FailedPrecondition, NotFound
+from ember.outbox import Task
+from ember.prepared import Param, Prepared, PreparedInsert
 from volume.convert import to_proto
 
 
-@dataclasses.dataclass
-class Quota:
-    volumes: int
-    gigabytes: int
+_INSERT = PreparedInsert(Volume)
+_GET = Prepared(lambda: Volume.select().where(Volume.id == Param("id"), Volume.project_id == Param("project")))
 
 
 @dataclasses.dataclass
@@ -27,7 +25,7 @@ class Started:
     the operation was a replay or finished at once, with `finished_status`)."""
 
     operation: Operation
-    task: OutboxTask | None
+    task: Task | None
     finished_status: str | None = None
 
 
@@ -35,36 +33,23 @@ def host_of(pool_name: str) -> str:
     return pool_name.partition("@")[0]
 
 
-def _check_quota(identity: Identity, size_gb: int, quota: Quota) -> None:
-    count, used = (
-        Volume.select(peewee.fn.COUNT(Volume.id), peewee.fn.COALESCE(peewee.fn.SUM(Volume.size_gb), 0))
-        .where(Volume.project_id == identity.project_id)
-        .scalar(as_tuple=True)
-    )
-    if quota.volumes >= 0 and count + 1 > quota.volumes:
-        raise ResourceExhausted(
-            f"project {identity.project_id} already has {count} of {quota.volumes} volumes allowed",
-            metadata={"quota": "volumes", "limit": quota.volumes, "used": count},
-        )
-    if quota.gigabytes >= 0 and used + size_gb > quota.gigabytes:
-        raise ResourceExhausted(
-            f"{size_gb} GiB more would exceed the project's {quota.gigabytes} GiB ({used} GiB in use)",
-            metadata={"quota": "gigabytes", "limit": quota.gigabytes, "used": used},
-        )
+def counted(size_gb: int) -> dict[str, int]:
+    """What one volume of this size counts against its project's quotas."""
+    return {"volumes": 1, "gigabytes": size_gb}
 
 
 def create_volume(
     identity: Identity, size_gb: int, name: str, description: str, metadata: dict, request_id: str,
-    quota: Quota, retry_after: float,
+    limits: dict[str, int], retry_after: float,
 ) -> Started:
     with write_transaction():
-        lock(f"quota:{identity.project_id}")
         replay = operations.find_by_request(identity, "CreateVolume", request_id)
         if replay:
             return Started(replay, None)
-        _check_quota(identity, size_gb, quota)
-        volume = Volume.create(
-            id=str(uuid.uuid4()),
+        quota.reserve(identity.project_id, counted(size_gb), limits)
+        volume_id, op_id = str(uuid.uuid4()), operations.new_id()
+        _INSERT.execute(
+            id=volume_id,
             project_id=identity.project_id,
             user_id=identity.user_id,
             name=name,
@@ -73,14 +58,14 @@ def create_volume(
             metadata=metadata,
             status=states.CREATING,
         )
-        op = operations.new(identity, "CreateVolume", volume.id, request_id)
-        payload = {"verb": "create", "operation_id": op.id, "volume_id": volume.id, "size_gb": size_gb, "tried": []}
-        task = outbox.add(op.id, subjects.scheduler_task("create"), op.id, payload, retry_after)
+        payload = {"verb": "create", "operation_id": op_id, "volume_id": volume_id, "size_gb": size_gb, "tried": []}
+        task = Task(subjects.scheduler_task("create"), op_id, payload)
+        op = operations.new(identity, "CreateVolume", volume_id, request_id, op_id, task, retry_after)
     return Started(op, task)
 
 
 def get_volume(identity: Identity, volume_id: str) -> Volume:
-    volume = Volume.get_or_none(Volume.id == volume_id, Volume.project_id == identity.project_id)
+    volume = _GET.first(id=volume_id, project=identity.project_id)
     if volume is None:
         raise NotFound("volume", volume_id)
     return volume
@@ -123,13 +108,21 @@ def delete_volume(identity: Identity, volume_id: str, request_id: str, retry_aft
                 {"volume_id": volume_id, "status": volume.status},
             )
         states.cas_status(volume.id, [volume.status], states.DELETING)
-        op = operations.new(identity, "DeleteVolume", volume.id, request_id)
-        volume = Volume.get_by_id(volume.id)
         if not volume.host:
             # Never placed: no backend holds any data, so the row can go now.
+            volume = Volume.get_by_id(volume.id)
+            op = operations.new(identity, "DeleteVolume", volume.id, request_id)
             operations.finish(op.id, response=to_proto(volume).SerializeToString())
-            volume.delete_instance()
+            remove_volume(volume)
             return Started(Operation.get_by_id(op.id), None, "deleted")
-        payload = {"verb": "delete", "operation_id": op.id, "volume_id": volume.id, "pool": volume.host}
-        task = outbox.add(op.id, subjects.volume_task(host_of(volume.host), "delete"), op.id, payload, retry_after)
+        op_id = operations.new_id()
+        payload = {"verb": "delete", "operation_id": op_id, "volume_id": volume.id, "pool": volume.host}
+        task = Task(subjects.volume_task(host_of(volume.host), "delete"), op_id, payload)
+        op = operations.new(identity, "DeleteVolume", volume.id, request_id, op_id, task, retry_after)
     return Started(op, task)
+
+
+def remove_volume(volume: Volume) -> None:
+    """Deletes the row and gives its quota back, inside the caller's transaction."""
+    volume.delete_instance()
+    quota.release(volume.project_id, counted(volume.size_gb))

@@ -1,5 +1,5 @@
 """Capacity reports: every pool of this host puts its figures into the
-capabilities KV every few seconds, and at once after a create or delete."""
+capabilities KV every few seconds, and soon after a create or delete."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import dataclasses
 from ember import kv, subjects
 from ember.config import Settings
 from volume.drivers.file import FileDriver
+
+# Reports after creates and deletes come at most this often: between reports
+# each scheduler counts what it placed itself.
+MIN_REPORT_GAP = 0.5
 
 
 def pool_name(host: str, backend: str, pool: str) -> str:
@@ -40,7 +44,7 @@ class CapacityReporter:
         bucket = await kv.open_bucket(js, subjects.CAPABILITIES_BUCKET, ttl=None)
         for pool in self.driver.pools:
             key = subjects.capability_key(self.settings.host, self.driver.backend, pool)
-            beat = kv.Heartbeat(bucket, key, self._value(pool), self.settings.report_interval)
+            beat = kv.Heartbeat(bucket, key, self._value(pool), self.settings.report_interval, MIN_REPORT_GAP)
             await beat.start()
             self._beats.append(beat)
 

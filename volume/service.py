@@ -3,11 +3,8 @@ consumer, its capacity reporter and the outbox reconciler."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from ember import subjects, volume_tasks
-from ember.db import OutboxTask
+from ember.db import Operation
 from ember.errors import EmberError
 from ember.outbox import Reconciler
 from ember.runtime import Runtime
@@ -16,8 +13,6 @@ from volume.api import VolumeApi
 from volume.drivers.file import FileDriver
 from volume.host_tasks import HostTasks
 from volume.reporter import CapacityReporter
-
-log = logging.getLogger(__name__)
 
 
 class VolumeService:
@@ -39,7 +34,7 @@ class VolumeService:
 
     async def start(self, runtime: Runtime) -> None:
         s = runtime.settings
-        tasks = HostTasks(runtime.bus, self.driver, s.host, s.outbox_retry_after, self.reporter.poke)
+        tasks = HostTasks(runtime.bus, self.driver, s.outbox_retry_after, self.reporter.poke)
         await runtime.bus.consume(
             subjects.volume_tasks(s.host), subjects.volume_durable(s.host), tasks.handle,
             ack_wait=s.task_ack_wait, max_deliver=s.task_max_deliver,
@@ -47,18 +42,14 @@ class VolumeService:
         await self.reporter.start(runtime.bus.js)
         self.reconciler.start()
 
-    async def _expire(self, row: OutboxTask) -> None:
-        payload = row.payload
+    async def _expire(self, row: Operation) -> None:
+        payload = row.task_payload
         error = EmberError(
             f"{payload['verb']} did not finish within {self.runtime.settings.task_deadline:.0f}s "
-            f"(last sent to {row.subject})",
+            f"(last sent to {row.task_subject})",
             "TASK_DEADLINE_EXCEEDED",
         )
-        status = await asyncio.to_thread(
-            volume_tasks.fail, row.operation_id, payload["volume_id"], payload["verb"], error
-        )
-        if status:
-            await volume_tasks.announce(self.runtime.bus, row.operation_id, payload["volume_id"], status)
+        await volume_tasks.fail(self.runtime.bus, row.id, payload["volume_id"], payload["verb"], error)
 
     async def stop(self) -> None:
         await self.reconciler.stop()

@@ -10,8 +10,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-DEFAULT_URL = "127.0.0.1:8776"
-
+from ember import config
 
 class CliError(SystemExit):
     def __init__(self, message: str):
@@ -23,7 +22,7 @@ def connect() -> tuple[grpc.Channel, tuple]:
     token = os.environ.get("EMBER_TOKEN", "")
     if not token:
         raise CliError("set EMBER_TOKEN, e.g. export EMBER_TOKEN=$(ember token create --project demo)")
-    channel = grpc.insecure_channel(os.environ.get("EMBER_URL", DEFAULT_URL))
+    channel = grpc.insecure_channel(os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS))
     return channel, (("authorization", f"Bearer {token}"),)
 
 

@@ -7,12 +7,10 @@ import argparse
 from ember import config
 from ember.cli import tokens, up, volumes
 
-GATEWAY_LISTEN = "127.0.0.1:8776"
-
 
 def parser() -> argparse.ArgumentParser:
     settings_parent = argparse.ArgumentParser(add_help=False)
-    config.add_arguments(settings_parent, listen=GATEWAY_LISTEN)
+    config.add_arguments(settings_parent, listen=config.GATEWAY_ADDRESS)
     root = argparse.ArgumentParser(prog="ember", description="Ember block storage")
     commands = root.add_subparsers(dest="command", required=True)
     up.add_parser(commands, settings_parent)

@@ -6,8 +6,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import threading
+import time
 
 GIB = 1024**3
+# Allocated space is only known by scanning every volume file, so a report
+# reuses a scan this recent; the provisioned figures are kept exact as
+# volumes come and go.
+SCAN_INTERVAL = 5.0
 
 
 @dataclasses.dataclass
@@ -19,6 +25,13 @@ class PoolReport:
     volume_count: int
 
 
+@dataclasses.dataclass
+class _Tally:
+    sizes: dict[str, int]
+    allocated: int
+    scanned_at: float
+
+
 class FileDriver:
     backend = "file"
     capabilities = {"driver": "file", "storage_protocol": "file", "thin_provisioning_support": "True"}
@@ -27,8 +40,12 @@ class FileDriver:
         self.root = root
         self.pools = pools
         self.capacity_gb = capacity_gb
+        self._lock = threading.Lock()
+        self._tallies: dict[str, _Tally] = {}
         for pool in pools:
             (root / pool).mkdir(parents=True, exist_ok=True)
+            sizes, allocated = self._scan(pool)
+            self._tallies[pool] = _Tally(sizes, allocated, time.monotonic())
 
     def path(self, pool: str, volume_id: str) -> pathlib.Path:
         if pool not in self.pools:
@@ -41,25 +58,38 @@ class FileDriver:
         with open(path, "ab") as f:
             f.truncate(size_gb * GIB)
             os.fsync(f.fileno())
+        with self._lock:
+            self._tallies[pool].sizes[path.name] = size_gb * GIB
         return path
 
     def delete(self, pool: str, volume_id: str) -> None:
-        self.path(pool, volume_id).unlink(missing_ok=True)
+        path = self.path(pool, volume_id)
+        path.unlink(missing_ok=True)
+        with self._lock:
+            self._tallies[pool].sizes.pop(path.name, None)
 
-    def report(self, pool: str) -> PoolReport:
-        directory = self.root / pool
-        provisioned = used = count = 0
-        for entry in os.scandir(directory):
+    def _scan(self, pool: str) -> tuple[dict[str, int], int]:
+        """Each volume file's size, and the bytes they all have allocated."""
+        sizes, allocated = {}, 0
+        for entry in os.scandir(self.root / pool):
             if entry.name.startswith("volume-") and entry.is_file():
                 st = entry.stat()
-                provisioned += st.st_size
-                used += st.st_blocks * 512
-                count += 1
-        fs = os.statvfs(directory)
+                sizes[entry.name] = st.st_size
+                allocated += st.st_blocks * 512
+        return sizes, allocated
+
+    def report(self, pool: str) -> PoolReport:
+        tally = self._tallies[pool]
+        if time.monotonic() - tally.scanned_at > SCAN_INTERVAL:
+            tally.allocated = self._scan(pool)[1]
+            tally.scanned_at = time.monotonic()
+        with self._lock:
+            provisioned, count = sum(tally.sizes.values()), len(tally.sizes)
+        fs = os.statvfs(self.root / pool)
         fs_free = fs.f_bavail * fs.f_frsize / GIB
         if self.capacity_gb:
             total = self.capacity_gb
-            free = min(fs_free, total - used / GIB)
+            free = min(fs_free, total - tally.allocated / GIB)
         else:
             total, free = fs.f_blocks * fs.f_frsize / GIB, fs_free
         return PoolReport(pool, round(total, 3), round(max(free, 0.0), 3), provisioned / GIB, count)

@@ -1,0 +1,39 @@
+"""What goes on the EVENTS stream: a resource's status change, which also
+says when it finished an operation, so one event serves both the resource's
+watchers and the gateway's WaitOperation."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ember import subjects
+
+log = logging.getLogger(__name__)
+
+
+def status_changed(resource: str, resource_id: str, status: str, operation_id: str = "") -> tuple[str, dict[str, Any]]:
+    """(subject, payload) of the event; `operation_id` names the operation the change finished."""
+    payload = {"resource": resource, "id": resource_id, "status": status}
+    if operation_id:
+        payload["finished_operation"] = operation_id
+    return subjects.event(resource, resource_id), payload
+
+
+def finished_operation(data: bytes) -> str:
+    """The id of the operation an event's payload says finished, or ''."""
+    try:
+        return str(json.loads(data).get("finished_operation", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+async def announce(bus, resource: str, resource_id: str, status: str, operation_id: str = "") -> None:
+    """Events are notifications only (the database already holds the truth),
+    so a failed publish is logged, not retried."""
+    subject, payload = status_changed(resource, resource_id, status, operation_id)
+    try:
+        await bus.publish_event(subject, payload)
+    except Exception as exc:
+        log.warning("event %s for %s not published: %s", status, resource_id, exc)

@@ -1,0 +1,65 @@
+"""Per-project quotas: usage counters changed in the transaction that creates
+or removes what they count, each reservation one conditional update, so
+concurrent requests can never pass a limit together."""
+
+from __future__ import annotations
+
+from ember.db import QuotaUsage
+from ember.errors import ResourceExhausted
+from ember.prepared import Param, Prepared
+
+UNLIMITED = -1
+UNITS = {"volumes": "volumes", "gigabytes": "GiB"}
+
+
+def _row(project_id, resource):
+    return (QuotaUsage.project_id == project_id) & (QuotaUsage.resource == resource)
+
+
+_ADD = Prepared(
+    lambda: QuotaUsage.update(in_use=QuotaUsage.in_use + Param("delta")).where(_row(Param("project"), Param("resource")))
+)
+_ADD_WITHIN = Prepared(
+    lambda: QuotaUsage.update(in_use=QuotaUsage.in_use + Param("delta")).where(
+        _row(Param("project"), Param("resource")), QuotaUsage.in_use + Param("delta") <= Param("limit")
+    )
+)
+
+
+def _add(project_id: str, resource: str, delta: int, limit: int = UNLIMITED) -> bool:
+    if limit == UNLIMITED:
+        return _ADD.execute(project=project_id, resource=resource, delta=delta) == 1
+    return _ADD_WITHIN.execute(project=project_id, resource=resource, delta=delta, limit=limit) == 1
+
+
+def reserve(project_id: str, deltas: dict[str, int], limits: dict[str, int]) -> None:
+    """Counts `deltas` against the project's `limits` (UNLIMITED = no limit);
+    raises ResourceExhausted, changing nothing, if any would pass its limit.
+    Call inside the write transaction that creates what is counted."""
+    for resource, delta in deltas.items():
+        limit = limits.get(resource, UNLIMITED)
+        if _add(project_id, resource, delta, limit):
+            continue
+        used = QuotaUsage.select(QuotaUsage.in_use).where(_row(project_id, resource)).scalar()
+        if used is None:
+            QuotaUsage.insert(project_id=project_id, resource=resource, in_use=0).on_conflict_ignore().execute()
+            if _add(project_id, resource, delta, limit):
+                continue
+            used = 0
+        unit = UNITS.get(resource, resource)
+        raise ResourceExhausted(
+            f"project {project_id} has {used} of its {limit} {unit} quota in use; "
+            f"{delta} more would exceed it",
+            metadata={"quota": resource, "limit": limit, "used": used, "requested": delta},
+        )
+
+
+def release(project_id: str, deltas: dict[str, int]) -> None:
+    """Gives back what `reserve` counted; inside the transaction that removes it."""
+    for resource, delta in deltas.items():
+        _add(project_id, resource, -delta)
+
+
+def usage(project_id: str) -> dict[str, int]:
+    rows = QuotaUsage.select(QuotaUsage.resource, QuotaUsage.in_use).where(QuotaUsage.project_id == project_id)
+    return {row.resource: row.in_use for row in rows}

@@ -1,0 +1,97 @@
+"""Group commit: a process's write transactions run on one thread, and all
+that queued up while the previous batch committed share one transaction, so
+one fsync serves many requests and writers never fight for SQLite's lock.
+
+Each unit of work runs in its own savepoint: one that raises changes nothing
+and gets its exception back, the others still commit. A caller's await ends
+only after the commit, so whatever it does next (ack a task, answer a call)
+follows durable state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import queue
+import threading
+from typing import Any, Callable, TypeVar
+
+from ember.db import database, write_transaction
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_BATCH = 128
+
+_queue: queue.SimpleQueue = queue.SimpleQueue()
+_thread: threading.Thread | None = None
+
+
+def start() -> None:
+    global _thread
+    if _thread is None:
+        _thread = threading.Thread(target=_loop, name="ember-db-writer", daemon=True)
+        _thread.start()
+
+
+def stop() -> None:
+    """Commits what is queued, then ends the thread."""
+    global _thread
+    if _thread is not None:
+        _queue.put(None)
+        _thread.join()
+        _thread = None
+
+
+async def run(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) inside the next group transaction; its result once committed."""
+    if _thread is None:
+        raise RuntimeError("ember.writer is not started")
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    _queue.put((contextvars.copy_context(), fn, args, loop, future))
+    return await future
+
+
+def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _loop() -> None:
+    while True:
+        item = _queue.get()
+        if item is None:
+            return
+        batch = [item]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = _queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                _commit(batch)
+                return
+            batch.append(item)
+        _commit(batch)
+
+
+def _commit(batch: list) -> None:
+    outcomes: list[tuple[bool, Any]] = []
+    try:
+        with write_transaction():
+            for context, fn, args, _, _ in batch:
+                try:
+                    with database.atomic():
+                        outcomes.append((True, context.run(fn, *args)))
+                except Exception as exc:
+                    outcomes.append((False, exc))
+    except Exception as exc:
+        log.exception("committing %d writes failed", len(batch))
+        outcomes = [(False, exc)] * len(batch)
+    for (_, _, _, loop, future), (ok, value) in zip(batch, outcomes):
+        loop.call_soon_threadsafe(_settle, future, ok, value)
