@@ -46,6 +46,7 @@ class Bus:
         self.nc = nc
         self.js = nc.jetstream()
         self._consumers: list[asyncio.Task] = []
+        self._pulls: list = []
 
     @classmethod
     async def connect(cls, url: str, name: str) -> "Bus":
@@ -122,6 +123,7 @@ class Bus:
         )
         sub = await self.js.pull_subscribe(subject, durable=durable, stream=subjects.TASKS_STREAM, config=config)
         slots = asyncio.Semaphore(concurrency)
+        self._pulls.append(sub)
         self._consumers.append(asyncio.create_task(self._pull(sub, handler, slots, max_deliver, concurrency)))
 
     async def _pull(self, sub, handler: TaskHandler, slots: asyncio.Semaphore, max_deliver: int, batch: int) -> None:
@@ -172,5 +174,13 @@ class Bus:
         for task in self._consumers:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)
+        # Draining a pull subscription waits until its queue is consumed, and
+        # the status reply to a pull request that was cut short can land there
+        # after the fetch loop stopped: nobody would ever take it.
+        for sub in self._pulls:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.warning("unsubscribing a task consumer failed: %s", exc)
         if not self.nc.is_closed:
             await self.nc.drain()

@@ -1,6 +1,6 @@
 """Starting Ember processes on this machine: an embedded nats-server with
-JetStream, and service processes that report their address when ready. Used
-by `ember up` and by the integration tests."""
+JetStream, service processes that report their address when ready, and the
+Mesh of them that `ember up`, the tests and the benchmarks run."""
 
 from __future__ import annotations
 
@@ -98,7 +98,17 @@ def _wait_ready(proc: Process, marker: str, timeout: float) -> str:
     raise RuntimeError(f"{proc.name} did not start; its log ({proc.log_path}):\n{proc.log()[-3000:]}")
 
 
+def _check_free(port: int) -> None:
+    """Another server on the port would answer in place of ours."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise RuntimeError(f"port {port} is already in use; stop what holds it or choose another port")
+
+
 def start_nats(data_dir: pathlib.Path, port: int) -> Process:
+    _check_free(port)
     store = data_dir / "jetstream"
     store.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "nats-server.conf"
@@ -152,3 +162,49 @@ def start_service(
     proc = Process(name, popen, log_path)
     proc.address = _wait_ready(proc, "ready on ", READY_TIMEOUT)
     return proc
+
+
+class Mesh:
+    """One Ember on this machine: a nats-server and service processes sharing
+    a data directory and a set of EMBER_* settings."""
+
+    def __init__(self, data_dir: pathlib.Path, settings: dict[str, str] | None = None):
+        self.data_dir = data_dir
+        self.settings = dict(settings or {})
+        self.nats: Process | None = None
+        self.processes: list[Process] = []
+        self.gateway = ""
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"EMBER_DATA_DIR": str(self.data_dir), **self.settings, "EMBER_NATS_URL": self.nats.address, **extra}
+
+    def start_nats(self, port: int = 0) -> Process:
+        self.nats = start_nats(self.data_dir, port or free_port())
+        return self.nats
+
+    def start(self, module: str, name: str | None = None, **extra: str) -> Process:
+        """Starts `python -m module` with the mesh's settings plus `extra`."""
+        proc = start_service(module, self.env(**extra), self.data_dir / "logs", name=name)
+        self.processes.append(proc)
+        if module == "api_gateway":
+            self.gateway = proc.address
+        return proc
+
+    def start_all(self, gateway_listen: str = "127.0.0.1:0") -> "Mesh":
+        """nats-server (unless running), then one of each service; only the
+        gateway may get a fixed address."""
+        if self.nats is None:
+            self.start_nats()
+        for module in SERVICES:
+            self.start(module, EMBER_LISTEN=gateway_listen if module == "api_gateway" else "127.0.0.1:0")
+        return self
+
+    def stop(self) -> list[str]:
+        """Stops the services in reverse order, then nats-server; the names of
+        those that did not stop in time and were killed."""
+        killed = []
+        for proc in [*reversed(self.processes), *([self.nats] if self.nats else [])]:
+            was_running = proc.running
+            if proc.stop() == -signal.SIGKILL and was_running:
+                killed.append(proc.name)
+        return killed

@@ -24,48 +24,23 @@ FAST_SETTINGS = {
 }
 
 
-class Cluster:
+class Cluster(launcher.Mesh):
+    """A Mesh with a signing secret of its own, short timeouts, a shared
+    SQLite database (hosts may get data dirs of their own) and clients."""
+
     def __init__(self, root: pathlib.Path, **settings: str):
         self.root = root
         self.secret = secrets.token_urlsafe(32)
-        self.nats: launcher.Process | None = None
-        self.processes: list[launcher.Process] = []
-        self.settings = {**FAST_SETTINGS, **settings}
-        self.gateway = ""
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {
-            "EMBER_DATA_DIR": str(self.root),
-            # Hosts may get data dirs of their own; the database stays shared.
-            "EMBER_DATABASE_URL": f"sqlite:///{self.root / 'ember.db'}",
-            "EMBER_NATS_URL": self.nats.address,
-            "EMBER_AUTH_SECRET": self.secret,
-            "EMBER_HOST": "host-a",
-            **self.settings,
-            **extra,
-        }
-
-    def start_nats(self) -> None:
-        self.nats = launcher.start_nats(self.root, launcher.free_port())
-
-    def start(self, module: str, name: str | None = None, **extra: str) -> launcher.Process:
-        proc = launcher.start_service(module, self.env(**extra), self.root / "logs", name=name)
-        self.processes.append(proc)
-        if module == "api_gateway":
-            self.gateway = proc.address
-        return proc
-
-    def start_all(self) -> "Cluster":
-        self.start_nats()
-        for module in launcher.SERVICES:
-            self.start(module)
-        return self
-
-    def stop(self) -> None:
-        for proc in reversed(self.processes):
-            proc.stop()
-        if self.nats:
-            self.nats.stop()
+        super().__init__(
+            root,
+            {
+                "EMBER_DATABASE_URL": f"sqlite:///{root / 'ember.db'}",
+                "EMBER_AUTH_SECRET": self.secret,
+                "EMBER_HOST": "host-a",
+                **FAST_SETTINGS,
+                **settings,
+            },
+        )
 
     def token(self, project: str = "demo", admin: bool = False, user: str = "tester") -> str:
         identity = auth.Identity(project, user, (auth.ADMIN_ROLE,) if admin else ())

@@ -22,31 +22,29 @@ def run(args) -> None:
     # Installed explicitly: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    started: list[launcher.Process] = []
+    mesh = launcher.Mesh(data_dir, config.to_env(settings))
     failed = False
     try:
-        nats = launcher.start_nats(data_dir, args.nats_port)
-        started.append(nats)
-        env = config.to_env(settings)
-        env.update(EMBER_DATA_DIR=str(data_dir), EMBER_NATS_URL=nats.address)
-        for module in launcher.SERVICES:
-            listen = settings.listen if module == "api_gateway" else "127.0.0.1:0"
-            proc = launcher.start_service(module, dict(env, EMBER_LISTEN=listen), data_dir / "logs")
-            started.append(proc)
+        mesh.start_nats(args.nats_port)
+        mesh.start_all(gateway_listen=settings.listen)
+        for proc in mesh.processes:
             print(f"{proc.name:<12} {proc.address}", flush=True)
-        print(f"Ember is up: gateway {started[-1].address}, logs in {data_dir / 'logs'}; Ctrl-C stops it.", flush=True)
+        print(f"Ember is up: gateway {mesh.gateway}, logs in {data_dir / 'logs'}; Ctrl-C stops it.", flush=True)
         pid, _ = os.wait()
-        dead = next((p.name for p in started if p.popen.pid == pid), str(pid))
+        dead = next((p.name for p in [mesh.nats, *mesh.processes] if p.popen.pid == pid), str(pid))
         print(f"{dead} exited; stopping Ember (its log is in {data_dir / 'logs'})", file=sys.stderr)
         failed = True
     except KeyboardInterrupt:
         pass
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        failed = True
     finally:
         # A second Ctrl-C must not cut the orderly stop short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for proc in reversed(started):
-            proc.stop()
+        for name in mesh.stop():
+            print(f"{name} did not stop within its grace period and was killed", file=sys.stderr)
         print("Ember stopped.", flush=True)
     if failed:
         raise SystemExit(1)

@@ -4,6 +4,7 @@ token, create/list/show/delete volumes, then Ctrl-C stops every process."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -60,6 +61,19 @@ def test_ember_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
         up.send_signal(signal.SIGINT)
         rest = up.communicate(timeout=60)[0]
     assert up.returncode == 0, rest
-    assert "Ember stopped." in rest
+    assert "Ember stopped." in rest and "was killed" not in rest
     nats_pid = subprocess.run(["pgrep", "-f", str(tmp_path / "nats-server.conf")], capture_output=True, text=True)
     assert nats_pid.stdout == ""
+
+
+def test_ember_up_refuses_a_nats_port_already_in_use(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = subprocess.run(
+            [*EMBER, "up", "--data-dir", str(tmp_path), "--nats-port", str(port), "--listen", "127.0.0.1:0"],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert up.returncode == 1
+    assert f"port {port} is already in use" in up.stderr and "Traceback" not in up.stderr

@@ -95,3 +95,15 @@ def test_concurrent_creates_never_exceed_the_quota(small):
     assert codes.count(grpc.StatusCode.OK) == 3
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 9
     assert len(client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest()).volumes) == 3
+
+
+def test_deleted_volumes_give_their_quota_back(small):
+    client = small.client("quota-back")
+    volumes = [client.create_available(1) for _ in range(3)]
+    with pytest.raises(grpc.RpcError):
+        client.create(1)
+    for volume in volumes:
+        done = client.wait(client.delete(volume.id))
+        assert done.done and not done.HasField("error")
+    again = [client.create_available(1) for _ in range(3)]
+    assert len({v.id for v in again}) == 3

@@ -2,6 +2,8 @@
 unacked tasks, the outbox re-publishes tasks that never reached it, and a task
 waits in the stream while no worker runs."""
 
+import time
+
 import grpc
 import pytest
 from google.longrunning import operations_pb2
@@ -80,3 +82,15 @@ def test_gateway_fails_over_to_another_volume_instance(fresh_cluster):
     first.kill()
     for _ in range(6):
         assert client.get(volume.id).id == volume.id
+
+
+def test_services_stop_cleanly_after_idling(fresh_cluster):
+    """Stopping must not wait on pull requests that expired while idle."""
+    c = fresh_cluster
+    start_cluster(c)
+    client = c.client()
+    client.create_available(1)
+    # Long enough for the task consumers' pull requests to expire and renew.
+    time.sleep(7)
+    for proc in reversed(c.processes):
+        assert proc.stop(timeout=10) == 0, f"{proc.name} did not exit cleanly:\n{proc.log()[-2000:]}"

@@ -1,0 +1,203 @@
+"""Control-plane benchmark: create->available latency for sequential creates,
+then creates/s and deletes/s with 1, 8 and 32 concurrent clients, all through
+the gateway on loopback. Each create is CreateVolume followed by
+WaitOperation, which returns when the volume's event arrives (no polling).
+
+    python -m bench.control_plane                 # starts its own Ember
+    python -m bench.control_plane --gateway HOST:PORT --token TOKEN
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pathlib
+import platform
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+
+import grpc
+from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.protobuf import duration_pb2
+
+from ember import auth, launcher
+from ember.v1 import volume_pb2, volume_pb2_grpc
+
+TARGET_P50_MS = 20.0
+TARGET_CREATES_PER_S = 200.0
+TARGET_CLIENTS = 32
+# For scale: Cinder's published create->available takes seconds.
+
+
+class Gateway:
+    def __init__(self, address: str, token: str):
+        self.channel = grpc.aio.insecure_channel(address)
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.volumes = volume_pb2_grpc.VolumeServiceStub(self.channel)
+        self.operations = operations_pb2_grpc.OperationsStub(self.channel)
+
+    async def finish(self, op: operations_pb2.Operation) -> operations_pb2.Operation:
+        while not op.done:
+            request = operations_pb2.WaitOperationRequest(name=op.name, timeout=duration_pb2.Duration(seconds=30))
+            op = await self.operations.WaitOperation(request, metadata=self.metadata, timeout=40)
+        if op.HasField("error"):
+            raise RuntimeError(f"{op.name} failed: {op.error.message}")
+        return op
+
+    async def create(self) -> tuple[str, float]:
+        """(volume id, seconds from CreateVolume to available)."""
+        started = time.perf_counter()
+        op = await self.volumes.CreateVolume(
+            volume_pb2.CreateVolumeRequest(size_gb=1, name="bench"), metadata=self.metadata, timeout=30
+        )
+        op = await self.finish(op)
+        volume = volume_pb2.Volume()
+        op.response.Unpack(volume)
+        return volume.id, time.perf_counter() - started
+
+    async def delete(self, volume_id: str) -> float:
+        started = time.perf_counter()
+        op = await self.volumes.DeleteVolume(
+            volume_pb2.DeleteVolumeRequest(id=volume_id), metadata=self.metadata, timeout=30
+        )
+        await self.finish(op)
+        return time.perf_counter() - started
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in seconds)
+    cuts = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else ms * 99
+    return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98]}
+
+
+async def concurrent(gateway: Gateway, clients: int, seconds: float) -> dict:
+    """Creates for `seconds` from `clients` workers, then deletes all of them."""
+    created: list[str] = []
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def creator() -> None:
+        while time.perf_counter() < deadline:
+            volume_id, took = await gateway.create()
+            created.append(volume_id)
+            latencies.append(took)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(creator() for _ in range(clients)))
+    create_elapsed = time.perf_counter() - started
+
+    pending = list(created)
+
+    async def deleter() -> None:
+        while pending:
+            await gateway.delete(pending.pop())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(deleter() for _ in range(clients)))
+    delete_elapsed = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "creates": len(created),
+        "creates_per_s": len(created) / create_elapsed,
+        "create_latency_ms": percentiles(latencies),
+        "deletes_per_s": len(created) / delete_elapsed,
+    }
+
+
+async def measure(address: str, token: str, sequential: int, seconds: float, client_counts: list[int]) -> dict:
+    gateway = Gateway(address, token)
+    warm = [(await gateway.create())[0] for _ in range(10)]
+    for volume_id in warm:
+        await gateway.delete(volume_id)
+    results = []
+    for _ in range(sequential):
+        results.append(await gateway.create())
+    for volume_id, _ in results:
+        await gateway.delete(volume_id)
+    runs = [await concurrent(gateway, clients, seconds) for clients in client_counts]
+    await gateway.channel.close()
+    return {"sequential": {"creates": sequential, "latency_ms": percentiles([t for _, t in results])}, "concurrent": runs}
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
+def report(figures: dict) -> str:
+    seq = figures["sequential"]["latency_ms"]
+    p50_met = "met" if seq["p50"] <= TARGET_P50_MS else "MISSED"
+    lines = [
+        f"Ember control plane through the gateway ({figures['machine']['cpus']} CPUs, "
+        f"{figures['machine']['platform']}, Python {figures['machine']['python']})",
+        "",
+        f"sequential create->available, {figures['sequential']['creates']} creates: "
+        f"p50 {seq['p50']:.1f} ms  p95 {seq['p95']:.1f} ms  p99 {seq['p99']:.1f} ms   "
+        f"(target p50 <= {TARGET_P50_MS:g} ms: {p50_met})",
+        "",
+        f"{'clients':>7}  {'creates':>7}  {'creates/s':>9}  {'p50 ms':>7}  {'p99 ms':>7}  {'deletes/s':>9}",
+    ]
+    for run in figures["concurrent"]:
+        lat = run["create_latency_ms"]
+        lines.append(
+            f"{run['clients']:>7}  {run['creates']:>7}  {run['creates_per_s']:>9.1f}  "
+            f"{lat['p50']:>7.1f}  {lat['p99']:>7.1f}  {run['deletes_per_s']:>9.1f}"
+        )
+    at_target = [r for r in figures["concurrent"] if r["clients"] == TARGET_CLIENTS]
+    if at_target:
+        rate = at_target[0]["creates_per_s"]
+        met = "met" if rate >= TARGET_CREATES_PER_S else "MISSED"
+        lines.append(
+            f"\ntarget >= {TARGET_CREATES_PER_S:g} creates/s at {TARGET_CLIENTS} clients: {met} "
+            f"({rate / TARGET_CREATES_PER_S:.2f}x the target)"
+        )
+    return "\n".join(lines)
+
+
+def local_ember(root: pathlib.Path) -> tuple[launcher.Mesh, str]:
+    """Ember as `ember up` runs it (SQLite, embedded nats-server), quotas off."""
+    secret = secrets.token_urlsafe(32)
+    mesh = launcher.Mesh(
+        root, {"EMBER_AUTH_SECRET": secret, "EMBER_QUOTA_VOLUMES": "-1", "EMBER_QUOTA_GIGABYTES": "-1"}
+    )
+    mesh.start_all()
+    token = auth.create_token(auth.Identity("bench", "bench"), secret.encode(), 3600)
+    return mesh, token
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gateway", help="an Ember gateway to measure; default: start one here")
+    parser.add_argument("--token", default=os.environ.get("EMBER_TOKEN", ""), help="bearer token ($EMBER_TOKEN)")
+    parser.add_argument("--sequential", type=int, default=200, help="sequential creates to time")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each concurrent run")
+    parser.add_argument("--clients", default="1,8,32", help="comma-separated client counts")
+    parser.add_argument("--json", type=pathlib.Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    client_counts = [int(c) for c in args.clients.split(",")]
+    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
+        mesh = None
+        address, token = args.gateway, args.token
+        if not address:
+            mesh, token = local_ember(pathlib.Path(tmp))
+            address = mesh.gateway
+        elif not token:
+            parser.error("--gateway needs --token or EMBER_TOKEN")
+        try:
+            figures = asyncio.run(measure(address, token, args.sequential, args.seconds, client_counts))
+        finally:
+            if mesh:
+                mesh.stop()
+    figures["machine"] = machine()
+    print(report(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

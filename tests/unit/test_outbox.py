@@ -1,0 +1,69 @@
+"""The outbox in operation rows: forwarding, re-publishing what nobody
+finished, and failing what passed its deadline."""
+
+import datetime
+
+from ember import operations, outbox, writer
+from ember.auth import Identity
+from ember.db import Operation, utcnow, write_transaction
+
+ALICE = Identity("p", "alice")
+
+
+class FakeBus:
+    def __init__(self):
+        self.published = []
+
+    async def publish_task(self, subject, payload, msg_id):
+        self.published.append((subject, msg_id, payload))
+
+
+def start_operation(retry_after: float) -> str:
+    op_id = operations.new_id()
+    task = outbox.Task("ember.tasks.scheduler.create", op_id, {"operation_id": op_id, "volume_id": "v"})
+    with write_transaction():
+        operations.new(ALICE, "CreateVolume", "v", None, op_id, task, retry_after)
+    return op_id
+
+
+def test_forward_repoints_an_unfinished_operation_only(database):
+    op_id = start_operation(30)
+    hop = outbox.Task("ember.tasks.volume.h.create", f"{op_id}.place0", {"pool": "h@file#p"})
+    assert outbox.forward(op_id, hop, 30)
+    row = Operation.get_by_id(op_id)
+    assert (row.task_subject, row.task_msg_id, row.task_payload) == (hop.subject, hop.msg_id, hop.payload)
+    with write_transaction():
+        assert operations.finish(op_id, response=b"")
+    assert Operation.get_by_id(op_id).publish_after is None
+    assert not outbox.forward(op_id, hop, 30)
+
+
+async def test_reconciler_republishes_due_tasks_once_per_retry_window(database):
+    writer.start()
+    due, later = start_operation(-1), start_operation(30)
+    finished = start_operation(-1)
+    with write_transaction():
+        operations.finish(finished, response=b"")
+    bus, expired = FakeBus(), []
+
+    async def expire(row):
+        expired.append(row.id)
+
+    reconciler = outbox.Reconciler(bus, retry_after=30, deadline=600, expire=expire)
+    assert await reconciler.run_once() == 1
+    assert [msg_id for _, msg_id, _ in bus.published] == [due]
+    assert await reconciler.run_once() == 0
+    assert later not in expired and not expired
+
+
+async def test_reconciler_expires_operations_past_their_deadline(database):
+    writer.start()
+    op_id = start_operation(-1)
+    Operation.update(created_at=utcnow() - datetime.timedelta(hours=1)).where(Operation.id == op_id).execute()
+    bus, expired = FakeBus(), []
+
+    async def expire(row):
+        expired.append((row.id, row.task_payload["volume_id"]))
+
+    await outbox.Reconciler(bus, retry_after=30, deadline=600, expire=expire).run_once()
+    assert expired == [(op_id, "v")] and not bus.published

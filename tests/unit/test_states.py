@@ -1,0 +1,78 @@
+"""Volume status transitions: the table, and the compare-and-set that is the
+only way a status changes."""
+
+import uuid
+
+import pytest
+
+from ember import states
+from ember.db import Volume
+
+
+def make_volume(status: str) -> str:
+    volume_id = str(uuid.uuid4())
+    Volume.create(id=volume_id, project_id="p", user_id="u", size_gb=1, status=status)
+    return volume_id
+
+
+@pytest.mark.parametrize(
+    "current, new",
+    [
+        ("creating", "available"),
+        ("creating", "error"),
+        ("available", "deleting"),
+        ("error", "deleting"),
+        ("error_deleting", "deleting"),
+        ("deleting", "error_deleting"),
+    ],
+)
+def test_allowed_transitions(current, new):
+    states.check(current, new)
+
+
+@pytest.mark.parametrize(
+    "current, new",
+    [
+        ("creating", "deleting"),
+        ("available", "creating"),
+        ("available", "error"),
+        ("deleting", "available"),
+        ("error", "available"),
+        ("unknown", "available"),
+    ],
+)
+def test_forbidden_transitions(current, new):
+    with pytest.raises(states.InvalidTransition, match=f"from {current} to {new}"):
+        states.check(current, new)
+
+
+def test_deletable_statuses_follow_the_table():
+    assert states.DELETABLE == {"available", "error", "error_deleting"}
+
+
+def test_cas_changes_only_from_an_expected_status(database):
+    volume_id = make_volume("creating")
+    assert states.cas_status(volume_id, ["creating"], "available", host="h@file#p")
+    row = Volume.get_by_id(volume_id)
+    assert (row.status, row.host) == ("available", "h@file#p")
+    # A second racer expecting the old status loses and changes nothing.
+    assert not states.cas_status(volume_id, ["creating"], "error", status_detail="late")
+    row = Volume.get_by_id(volume_id)
+    assert (row.status, row.status_detail) == ("available", "")
+
+
+def test_cas_accepts_any_of_several_expected_statuses(database):
+    volume_id = make_volume("error_deleting")
+    assert states.cas_status(volume_id, ["available", "error", "error_deleting"], "deleting")
+    assert Volume.get_by_id(volume_id).status == "deleting"
+
+
+def test_cas_refuses_a_forbidden_transition_before_touching_the_row(database):
+    volume_id = make_volume("available")
+    with pytest.raises(states.InvalidTransition):
+        states.cas_status(volume_id, ["available"], "creating")
+    assert Volume.get_by_id(volume_id).status == "available"
+
+
+def test_cas_on_a_missing_volume_is_false(database):
+    assert not states.cas_status(str(uuid.uuid4()), ["creating"], "available")
