@@ -81,8 +81,8 @@ def from_args(args: argparse.Namespace) -> Settings:
     return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
 
 
-def parse(argv: list[str] | None = None, description: str = "", **defaults: Any) -> Settings:
-    parser = argparse.ArgumentParser(description=description)
+def parse(argv: list[str] | None = None, description: str = "", prog: str | None = None, **defaults: Any) -> Settings:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(parser, **defaults)
     return from_args(parser.parse_args(argv))
 

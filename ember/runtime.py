@@ -140,5 +140,6 @@ def main(name: str, description: str, make_service: Callable[[Runtime], Service]
     variables, logging, then the service on uvloop (a quarter less CPU per
     request than asyncio's own loop, measured on the create path)."""
     configure_logging()
-    settings = config.parse(description=description, **defaults)
+    module = make_service.__module__.partition(".")[0]
+    settings = config.parse(description=description, prog=f"python -m {module}", **defaults)
     uvloop.run(run(settings, name, make_service, public))
