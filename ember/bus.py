@@ -46,7 +46,6 @@ class Bus:
         self.nc = nc
         self.js = nc.jetstream()
         self._consumers: list[asyncio.Task] = []
-        self._pulls: list = []
 
     @classmethod
     async def connect(cls, url: str, name: str) -> "Bus":
@@ -123,7 +122,6 @@ class Bus:
         )
         sub = await self.js.pull_subscribe(subject, durable=durable, stream=subjects.TASKS_STREAM, config=config)
         slots = asyncio.Semaphore(concurrency)
-        self._pulls.append(sub)
         self._consumers.append(asyncio.create_task(self._pull(sub, handler, slots, max_deliver, concurrency)))
 
     async def _pull(self, sub, handler: TaskHandler, slots: asyncio.Semaphore, max_deliver: int, batch: int) -> None:
@@ -174,13 +172,14 @@ class Bus:
         for task in self._consumers:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)
-        # Draining a pull subscription waits until its queue is consumed, and
-        # the status reply to a pull request that was cut short can land there
-        # after the fetch loop stopped: nobody would ever take it.
-        for sub in self._pulls:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:
-                log.warning("unsubscribing a task consumer failed: %s", exc)
         if not self.nc.is_closed:
-            await self.nc.drain()
+            # Not drain(): it waits until every subscription's queue is empty,
+            # and replies to pull requests or KV updates that arrive after
+            # their reader stopped would keep it waiting until killed. The
+            # handlers are done by now; flush() makes sure the server has
+            # everything they published.
+            try:
+                await self.nc.flush(timeout=5)
+            except Exception as exc:
+                log.warning("flushing to NATS before closing failed: %s", exc)
+            await self.nc.close()

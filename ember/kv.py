@@ -83,9 +83,10 @@ class KvMirror:
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._watcher = None
 
     async def start(self) -> None:
-        watcher = await self.kv.watchall()
+        watcher = self._watcher = await self.kv.watchall()
         ready = asyncio.Event()
         self._task = asyncio.create_task(self._follow(watcher, ready))
         await ready.wait()
@@ -115,3 +116,7 @@ class KvMirror:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._watcher:
+            # Unsubscribed here, not drained with the connection: drain would
+            # wait for updates queued after the loop above stopped reading.
+            await self._watcher.stop()
