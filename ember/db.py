@@ -146,7 +146,7 @@ def open_database(url: str) -> peewee.Database:
     return db
 
 
-_writer = threading.local()
+_lock_files = threading.local()
 
 
 @contextlib.contextmanager
@@ -155,9 +155,9 @@ def _sqlite_writer(db: peewee.SqliteDatabase) -> Iterator[None]:
     tries, which under contention leaves the lock idle while writers sleep.
     An flock on a file beside the database queues writers in the kernel and
     wakes the next one the moment the lock is free."""
-    fd = getattr(_writer, "fd", None)
+    fd = getattr(_lock_files, "fd", None)
     if fd is None:
-        fd = _writer.fd = os.open(f"{db.database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _lock_files.fd = os.open(f"{db.database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield

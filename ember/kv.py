@@ -117,6 +117,5 @@ class KvMirror:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._watcher:
-            # Unsubscribed here, not drained with the connection: drain would
-            # wait for updates queued after the loop above stopped reading.
+            # Otherwise updates would keep piling up for a reader that is gone.
             await self._watcher.stop()

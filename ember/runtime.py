@@ -14,9 +14,8 @@ import peewee
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ember import auth, db, failpoints, kv, subjects, writer
+from ember import auth, config, db, failpoints, kv, subjects, writer
 from ember.bus import Bus
-from ember import config
 from ember.config import Settings
 from ember.grpc_server import IdentityInterceptor, bearer_authenticator, internal_authenticator
 
