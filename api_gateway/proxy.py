@@ -13,10 +13,18 @@ from api_gateway.directory import Directory
 
 ROUTES = {
     "/ember.v1.VolumeService/": "volume",
+    "/ember.v1.VolumeTypeService/": "volume",
+    "/ember.v1.QuotaService/": "volume",
     "/ember.v1.SchedulerService/": "scheduler",
 }
-ADMIN_ONLY = {"/ember.v1.SchedulerService/ListPools"}
-PUBLIC_SERVICES = ("ember.v1.VolumeService", "ember.v1.SchedulerService")
+ADMIN_ONLY = {
+    "/ember.v1.SchedulerService/ListPools",
+    "/ember.v1.VolumeTypeService/CreateVolumeType",
+    "/ember.v1.VolumeTypeService/UpdateVolumeType",
+    "/ember.v1.VolumeTypeService/DeleteVolumeType",
+    "/ember.v1.QuotaService/UpdateQuota",
+}
+PUBLIC_SERVICES = tuple(prefix.strip("/") for prefix in ROUTES)
 
 
 def route(method: str) -> str | None:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from typing import Callable, Iterator
 
 import peewee
@@ -43,6 +44,18 @@ class SchemaVersion(BaseModel):
     applied_at = peewee.DateTimeField(default=utcnow)
 
 
+class VolumeType(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=36)
+    name = peewee.CharField(max_length=255, unique=True)
+    description = peewee.TextField(default="")
+    extra_specs = JSONField(default=dict)
+    is_public = peewee.BooleanField(default=True)
+    access_project_ids = JSONField(default=list)
+    is_default = peewee.BooleanField(default=False)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
 class Volume(BaseModel):
     id = peewee.CharField(primary_key=True, max_length=36)
     project_id = peewee.CharField(max_length=255, index=True)
@@ -54,6 +67,11 @@ class Volume(BaseModel):
     previous_status = peewee.CharField(max_length=32, null=True)
     status_detail = peewee.TextField(default="")
     host = peewee.CharField(max_length=255, default="")
+    # RESTRICT: a type cannot be deleted while a volume has it, whatever races.
+    volume_type = peewee.ForeignKeyField(VolumeType, column_name="volume_type_id", on_delete="RESTRICT", index=True)
+    # Copied so that reading a volume needs no join; a rename updates it.
+    volume_type_name = peewee.CharField(max_length=255)
+    availability_zone = peewee.CharField(max_length=255, default="")
     metadata = JSONField(default=dict)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
@@ -90,6 +108,18 @@ class Operation(BaseModel):
         indexes = ((("project_id", "verb", "request_id"), True),)
 
 
+class QuotaLimit(BaseModel):
+    """A project's own limit for one quota resource; resources without a row
+    take the configured default."""
+
+    project_id = peewee.CharField(max_length=255)
+    resource = peewee.CharField(max_length=255)
+    hard_limit = peewee.BigIntegerField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("project_id", "resource")
+
+
 class QuotaUsage(BaseModel):
     """What a project holds of one quota resource (volumes, gigabytes), changed
     in the same transaction as the rows it counts."""
@@ -102,8 +132,14 @@ class QuotaUsage(BaseModel):
         primary_key = peewee.CompositeKey("project_id", "resource")
 
 
+DEFAULT_VOLUME_TYPE = "default"
+
+
 def _v1(db: peewee.Database) -> None:
-    db.create_tables([Volume, Operation, QuotaUsage])
+    db.create_tables([Volume, Operation, VolumeType, QuotaLimit, QuotaUsage])
+    VolumeType.create(
+        id=str(uuid.uuid4()), name=DEFAULT_VOLUME_TYPE, description="used when a create names no type", is_default=True
+    )
 
 
 # Append only: each entry upgrades the schema by one version, inside a transaction.
@@ -155,9 +191,10 @@ def _sqlite_writer(db: peewee.SqliteDatabase) -> Iterator[None]:
     tries, which under contention leaves the lock idle while writers sleep.
     An flock on a file beside the database queues writers in the kernel and
     wakes the next one the moment the lock is free."""
-    fd = getattr(_lock_files, "fd", None)
+    fds = _lock_files.__dict__.setdefault("fds", {})
+    fd = fds.get(db.database)
     if fd is None:
-        fd = _lock_files.fd = os.open(f"{db.database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = fds[db.database] = os.open(f"{db.database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield

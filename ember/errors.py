@@ -67,6 +67,11 @@ class NotFound(EmberError):
         )
 
 
+class AlreadyExists(EmberError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
 class FailedPrecondition(EmberError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     default_reason = "FAILED_PRECONDITION"

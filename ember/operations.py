@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 
 from google.longrunning import operations_pb2
-from google.protobuf import any_pb2, timestamp_pb2
+from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from ember import outbox
+from ember import messages, outbox
 from ember.auth import Identity
 from ember.db import Operation, utcnow
 from ember.errors import DOMAIN, EmberError
@@ -84,20 +84,12 @@ def finish(operation_id: str, response: bytes | None = None, error: EmberError |
     return _SUCCEED.execute(**fields, response=response) == 1
 
 
-def _timestamp(value) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def to_proto(row: Operation, response_type: str = "ember.v1.Volume") -> operations_pb2.Operation:
     metadata = common_pb2.OperationMetadata(
         verb=row.verb,
         target=row.target,
-        create_time=_timestamp(row.created_at),
-        end_time=_timestamp(row.end_time),
+        create_time=messages.timestamp(row.created_at),
+        end_time=messages.timestamp(row.end_time),
         progress_percent=row.progress_percent,
         project_id=row.project_id,
     )

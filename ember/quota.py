@@ -1,15 +1,45 @@
-"""Per-project quotas: usage counters changed in the transaction that creates
-or removes what they count, each reservation one conditional update, so
-concurrent requests can never pass a limit together."""
+"""Per-project quotas: limits (a project's own, else the configured default),
+and usage counters changed in the transaction that creates or removes what
+they count, each reservation one conditional update, so concurrent requests
+can never pass a limit together. Resources are "volumes", "gigabytes", and
+per volume type "volumes:<type id>" and "gigabytes:<type id>"."""
 
 from __future__ import annotations
 
-from ember.db import QuotaUsage
+from ember.db import QuotaLimit, QuotaUsage
 from ember.errors import ResourceExhausted
 from ember.prepared import Param, Prepared
 
 UNLIMITED = -1
 UNITS = {"volumes": "volumes", "gigabytes": "GiB"}
+
+
+KINDS = ("volumes", "gigabytes")
+
+
+def defaults(settings) -> dict[str, int]:
+    """The configured limits of projects that have none of their own."""
+    return {"volumes": settings.quota_volumes, "gigabytes": settings.quota_gigabytes}
+
+
+def per_type(kind: str, type_id: str) -> str:
+    return f"{kind}:{type_id}"
+
+
+_LIMITS = Prepared(lambda: QuotaLimit.select().where(QuotaLimit.project_id == Param("project")))
+
+
+def limits(project_id: str, defaults: dict[str, int]) -> dict[str, int]:
+    """The project's limits: its own where set, else `defaults`; resources in
+    neither have no limit."""
+    return {**defaults, **{row.resource: row.hard_limit for row in _LIMITS.rows(project=project_id)}}
+
+
+def set_limits(project_id: str, new_limits: dict[str, int]) -> None:
+    for resource, limit in new_limits.items():
+        QuotaLimit.insert(project_id=project_id, resource=resource, hard_limit=limit).on_conflict(
+            conflict_target=[QuotaLimit.project_id, QuotaLimit.resource], preserve=[QuotaLimit.hard_limit]
+        ).execute()
 
 
 def _row(project_id, resource):

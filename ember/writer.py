@@ -94,4 +94,9 @@ def _commit(batch: list) -> None:
         log.exception("committing %d writes failed", len(batch))
         outcomes = [(False, exc)] * len(batch)
     for (_, _, _, loop, future), (ok, value) in zip(batch, outcomes):
-        loop.call_soon_threadsafe(_settle, future, ok, value)
+        try:
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+        except RuntimeError:
+            # The caller's event loop has closed: nobody waits for this
+            # result, and the writer must go on for everyone else.
+            log.warning("a write finished after its caller's event loop closed")

@@ -1,11 +1,15 @@
-"""Choosing a pool: filters drop pools that cannot take the request (each with
-a reason), weighers rank the rest; plain functions over PoolState."""
+"""Choosing a pool, Cinder's filter scheduler way: filters drop pools that
+cannot take the request (each with a reason a person can read), weighers rank
+the rest; plain functions over PoolState."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from typing import Callable
 
+from ember import extra_specs
 from scheduler.pools import PoolState
 
 log = logging.getLogger(__name__)
@@ -14,7 +18,21 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass
 class Request:
     size_gb: int
+    availability_zone: str = ""
+    extra_specs: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Pools that failed this volume already; their whole backends are ruled out.
     tried: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Policy:
+    """The scheduler's settings that placement applies."""
+
+    down_after: float = 60.0
+    failure_cooloff: float = 60.0
+    free_capacity_multiplier: float = 1.0
+    allocated_capacity_multiplier: float = -1.0
+    now: float = dataclasses.field(default_factory=time.time)
 
 
 @dataclasses.dataclass
@@ -29,15 +47,43 @@ class Decision:
         return "no valid backend: " + "; ".join(f"{name}: {why}" for name, why in sorted(self.rejected.items()))
 
 
-def tried_filter(pool: PoolState, request: Request) -> str | None:
-    if pool.name in request.tried:
-        return "already tried for this volume"
+Filter = Callable[[PoolState, Request, Policy], "str | None"]
+
+
+def fresh_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
+    age = policy.now - pool.reported_at
+    if age > policy.down_after:
+        return f"no report for {age:.0f}s (a pool is down after {policy.down_after:g}s)"
     return None
 
 
-def capacity_filter(pool: PoolState, request: Request) -> str | None:
-    """Cinder's CapacityFilter."""
+def health_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
+    since = policy.now - pool.failed_at
+    if pool.failed_at and since < policy.failure_cooloff:
+        return f"a create failed on its backend {since:.0f}s ago ({pool.failure}); skipped for {policy.failure_cooloff:g}s"
+    return None
+
+
+def tried_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
+    if pool.backend_name in {name.partition("#")[0] for name in request.tried}:
+        return "a create already failed on this backend for this volume"
+    return None
+
+
+def availability_zone_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
+    if request.availability_zone and pool.availability_zone != request.availability_zone:
+        return f"in zone {pool.availability_zone!r}, not {request.availability_zone!r}"
+    allowed = extra_specs.zones(request.extra_specs)
+    if allowed and pool.availability_zone not in allowed:
+        return f"in zone {pool.availability_zone!r}; the volume type allows {', '.join(allowed)}"
+    return None
+
+
+def capacity_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
+    """Cinder's CapacityFilter; a thick volume type needs a thick backend."""
     size = request.size_gb
+    if extra_specs.thick(request.extra_specs) and pool.thin_provisioning_support:
+        return "the volume type wants thick provisioning; this backend is thin"
     if pool.total_capacity_gb <= 0:
         return "reports no capacity"
     if pool.thin:
@@ -53,35 +99,62 @@ def capacity_filter(pool: PoolState, request: Request) -> str | None:
     return None
 
 
-FILTERS = (tried_filter, capacity_filter)
+def capabilities_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
+    unmet = extra_specs.unmet(pool.capabilities, request.extra_specs)
+    return "capabilities not met: " + "; ".join(unmet) if unmet else None
 
 
-def free_capacity_weights(pools: list[PoolState], multiplier: float) -> dict[str, float]:
-    """Cinder's CapacityWeigher: virtual free normalised to [0, 1], times the multiplier."""
-    if not pools:
+FILTERS: tuple[Filter, ...] = (
+    fresh_filter, health_filter, tried_filter, availability_zone_filter, capacity_filter, capabilities_filter,
+)
+
+
+def _normalised(values: dict[str, float], multiplier: float) -> dict[str, float]:
+    """Cinder's weight normalisation: each weigher's values to [0, 1], times its multiplier."""
+    if not values:
         return {}
-    values = {p.name: p.virtual_free_gb for p in pools}
     low, high = min(values.values()), max(values.values())
     span = high - low
     return {name: multiplier * ((v - low) / span if span else 0.0) for name, v in values.items()}
 
 
-def place(pools: list[PoolState], request: Request, multiplier: float = 1.0) -> Decision:
+def free_capacity_weights(pools: list[PoolState], multiplier: float) -> dict[str, float]:
+    """Cinder's CapacityWeigher: virtual free; positive spreads, negative stacks."""
+    return _normalised({p.name: p.virtual_free_gb for p in pools}, multiplier)
+
+
+def allocated_capacity_weights(pools: list[PoolState], multiplier: float) -> dict[str, float]:
+    """Cinder's AllocatedCapacityWeigher: provisioned space; negative prefers the emptiest."""
+    return _normalised({p.name: p.provisioned_capacity_gb for p in pools}, multiplier)
+
+
+def judge(pool: PoolState, request: Request, policy: Policy) -> str | None:
+    """Why the pool cannot take the request, or None if it can."""
+    for check in FILTERS:
+        why = check(pool, request, policy)
+        if why:
+            return why
+    return None
+
+
+def place(pools: list[PoolState], request: Request, policy: Policy | None = None) -> Decision:
+    policy = policy or Policy()
     rejected: dict[str, str] = {}
     passed = []
     for pool in pools:
-        for check in FILTERS:
-            why = check(pool, request)
-            if why:
-                rejected[pool.name] = why
-                break
+        why = judge(pool, request, policy)
+        if why:
+            rejected[pool.name] = why
         else:
             passed.append(pool)
-    weights = free_capacity_weights(passed, multiplier)
+    free = free_capacity_weights(passed, policy.free_capacity_multiplier)
+    allocated = allocated_capacity_weights(passed, policy.allocated_capacity_multiplier)
+    weights = {p.name: free[p.name] + allocated[p.name] for p in passed}
     # Ties go to the pool with the most virtual free space, then by name, so the choice is stable.
     chosen = max(passed, key=lambda p: (weights[p.name], p.virtual_free_gb, p.name), default=None)
     log.info(
-        "placing %d GiB: weights %s, rejected %s -> %s",
-        request.size_gb, weights, rejected, chosen.name if chosen else None,
+        "placing %d GiB (zone %r, specs %s): weights %s, rejected %s -> %s",
+        request.size_gb, request.availability_zone, request.extra_specs, weights, rejected,
+        chosen.name if chosen else None,
     )
     return Decision(chosen, weights, rejected)

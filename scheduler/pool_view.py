@@ -36,9 +36,6 @@ class PoolView:
             pools.append(pool)
         return sorted(pools, key=lambda p: p.name)
 
-    def candidates(self) -> list[PoolState]:
-        return [p for p in self.all_pools() if not self.is_stale(p)]
-
     def record_placement(self, pool: PoolState, size_gb: int) -> None:
         reported, placed = self._placed.get(pool.name, (pool.reported_at, 0))
         if reported != pool.reported_at:

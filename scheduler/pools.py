@@ -22,6 +22,10 @@ class PoolState:
     thin_provisioning_support: bool
     capabilities: dict[str, str]
     reported_at: float
+    availability_zone: str = ""
+    # When a create last failed on the pool's backend, and why; 0 if it has not.
+    failed_at: float = 0.0
+    failure: str = ""
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> "PoolState":
@@ -38,7 +42,15 @@ class PoolState:
             thin_provisioning_support=bool(report.get("thin_provisioning_support", False)),
             capabilities={str(k): str(v) for k, v in (report.get("capabilities") or {}).items()},
             reported_at=float(report["ts"]),
+            availability_zone=str(report.get("availability_zone", "")),
+            failed_at=float((report.get("failure") or {}).get("at", 0.0)),
+            failure=str((report.get("failure") or {}).get("reason", "")),
         )
+
+    @property
+    def backend_name(self) -> str:
+        """host@backend: what a failed create rules out."""
+        return self.name.partition("#")[0]
 
     @property
     def thin(self) -> bool:

@@ -16,7 +16,7 @@ class SchedulerService:
 
     def __init__(self, runtime: Runtime):
         self.view = PoolView(runtime.settings.service_down_after)
-        self.api = SchedulerApi(self.view)
+        self.api = SchedulerApi(self.view, runtime.settings)
         self.tasks = SchedulerTasks(runtime.bus, self.view, runtime.settings)
 
     def servicers(self):

@@ -10,10 +10,25 @@ from ember.bus import Delivery
 from ember.config import Settings
 from ember.errors import ResourceExhausted
 from ember.outbox import Task
-from scheduler.placement import Request, place
+from scheduler.placement import Policy, Request, place
 from scheduler.pool_view import PoolView
 
 log = logging.getLogger(__name__)
+
+
+def policy(settings: Settings) -> Policy:
+    return Policy(
+        down_after=settings.service_down_after,
+        failure_cooloff=settings.backend_failure_cooloff,
+        free_capacity_multiplier=settings.free_capacity_weight_multiplier,
+        allocated_capacity_multiplier=settings.allocated_capacity_weight_multiplier,
+    )
+
+
+def request_of(payload: dict) -> Request:
+    return Request(
+        payload["size_gb"], payload.get("availability_zone", ""), payload.get("extra_specs") or {}, payload["tried"]
+    )
 
 
 class SchedulerTasks:
@@ -28,9 +43,7 @@ class SchedulerTasks:
         if len(p["tried"]) >= self.settings.scheduler_max_attempts:
             await self._fail(p, f"gave up after {len(p['tried'])} attempts: " + "; ".join(earlier))
             return
-        decision = place(
-            self.view.candidates(), Request(p["size_gb"], p["tried"]), self.settings.free_capacity_weight_multiplier
-        )
+        decision = place(self.view.all_pools(), request_of(p), policy(self.settings))
         if decision.chosen is None:
             await self._fail(p, "; ".join(earlier + [decision.reason()]))
             return

@@ -4,21 +4,24 @@ in a thread, publish what the transaction queued, translate the answer."""
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
-from ember import events, failpoints, operations, outbox, volume_tasks, writer
+from ember import events, failpoints, messages, operations, outbox, quota, volume_tasks, writer
 from ember.bus import Bus
 from ember.config import Settings
+from ember.errors import InvalidArgument
 from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import volume_pb2, volume_pb2_grpc
 from volume import manager, validation
 from volume.convert import to_proto
 
+UPDATABLE = ("name", "description", "metadata")
+
 
 class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
-    def __init__(self, settings: Settings, bus: Bus, secret: bytes):
-        self.settings, self.bus, self.secret = settings, bus, secret
-        self.limits = {"volumes": settings.quota_volumes, "gigabytes": settings.quota_gigabytes}
+    def __init__(self, settings: Settings, bus: Bus, secret: bytes, known_zones: Callable[[], set[str]]):
+        self.settings, self.bus, self.secret, self.known_zones = settings, bus, secret, known_zones
 
     async def _started(self, started: manager.Started):
         op = started.operation
@@ -30,14 +33,22 @@ class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
         return operations.to_proto(op)
 
     async def CreateVolume(self, request, context):
-        size = validation.size_gb(request.size_gb, self.settings.max_volume_size_gb)
-        name = validation.text("name", request.name, validation.MAX_NAME)
-        description = validation.text("description", request.description, validation.MAX_DESCRIPTION)
-        metadata = validation.metadata(request.metadata)
-        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        zone = request.availability_zone
+        if zone and zone not in self.known_zones():
+            known = ", ".join(sorted(self.known_zones())) or "none yet"
+            raise InvalidArgument("availability_zone", f"unknown zone {zone!r}; known zones: {known}")
+        new = manager.NewVolume(
+            size_gb=validation.size_gb(request.size_gb, self.settings.max_volume_size_gb),
+            name=validation.text("name", request.name, validation.MAX_NAME),
+            description=validation.text("description", request.description, validation.MAX_DESCRIPTION),
+            metadata=validation.metadata(request.metadata),
+            request_id=validation.uuid_field("request_id", request.request_id, required=False),
+            volume_type=validation.text("volume_type", request.volume_type, validation.MAX_NAME),
+            availability_zone=zone,
+        )
         started = await writer.run(
-            manager.create_volume, current_identity(), size, name, description, metadata, request_id,
-            self.limits, self.settings.outbox_retry_after,
+            manager.create_volume, current_identity(), new, quota.defaults(self.settings),
+            self.settings.outbox_retry_after,
         )
         return await self._started(started)
 
@@ -55,7 +66,7 @@ class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
     async def UpdateVolume(self, request, context):
         volume_id = validation.uuid_field("volume.id", request.volume.id)
         fields = {}
-        for path in validation.update_mask(request.update_mask.paths, request.volume):
+        for path in messages.masked_fields(request.update_mask.paths, request.volume, UPDATABLE):
             if path == "metadata":
                 fields[path] = validation.metadata(request.volume.metadata)
             else:

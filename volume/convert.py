@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from google.protobuf import timestamp_pb2
-
+from ember import messages
 from ember.db import Volume
 from ember.v1 import volume_pb2
 
@@ -14,12 +13,6 @@ STATUS = {
     "error": volume_pb2.VOLUME_STATUS_ERROR,
     "error_deleting": volume_pb2.VOLUME_STATUS_ERROR_DELETING,
 }
-
-
-def _ts(value) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def to_proto(row: Volume) -> volume_pb2.Volume:
@@ -34,6 +27,8 @@ def to_proto(row: Volume) -> volume_pb2.Volume:
         user_id=row.user_id,
         host=row.host,
         metadata=row.metadata or {},
-        created_at=_ts(row.created_at),
-        updated_at=_ts(row.updated_at),
+        volume_type=row.volume_type_name,
+        availability_zone=row.availability_zone,
+        created_at=messages.timestamp(row.created_at),
+        updated_at=messages.timestamp(row.updated_at),
     )

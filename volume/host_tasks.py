@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
-
 from ember import events, failpoints, operations, outbox, states, subjects, volume_tasks, writer
 from ember.bus import Delivery, Retry
 from ember.db import Volume, utcnow, write_transaction
@@ -15,14 +13,11 @@ from ember.errors import EmberError
 from ember.outbox import Task
 from ember.prepared import Param, Prepared
 from volume.convert import to_proto
-from volume.drivers.file import FileDriver
+from volume.backends import Backends, backend_of
 from volume.manager import remove_volume
+from volume.reporter import CapacityReporter
 
 log = logging.getLogger(__name__)
-
-
-def pool_of(pool_name: str) -> str:
-    return pool_name.partition("#")[2]
 
 
 _LOAD = Prepared(lambda: Volume.select().where(Volume.id == Param("id")))
@@ -32,14 +27,13 @@ def _load(volume_id: str) -> Volume | None:
     return _LOAD.first(id=volume_id)
 
 
-def _complete_create(operation_id: str, volume: Volume, pool_name: str) -> bool:
-    now = utcnow()
+def _complete_create(operation_id: str, volume: Volume, pool_name: str, zone: str) -> bool:
+    placed = dict(host=pool_name, status_detail="", availability_zone=zone, updated_at=utcnow())
     with write_transaction():
-        if not states.cas_status(
-            volume.id, [states.CREATING], states.AVAILABLE, host=pool_name, status_detail="", updated_at=now
-        ):
+        if not states.cas_status(volume.id, [states.CREATING], states.AVAILABLE, **placed):
             return False
-        volume.status, volume.host, volume.status_detail, volume.updated_at = states.AVAILABLE, pool_name, "", now
+        for field, value in dict(placed, status=states.AVAILABLE).items():
+            setattr(volume, field, value)
         operations.finish(operation_id, response=to_proto(volume).SerializeToString())
     return True
 
@@ -62,10 +56,9 @@ def _complete_delete(operation_id: str, volume_id: str) -> bool:
 
 
 class HostTasks:
-    def __init__(self, bus, driver: FileDriver, retry_after: float, on_change: Callable[[], None]):
-        self.bus, self.driver = bus, driver
-        self.retry_after = retry_after
-        self.on_change = on_change
+    def __init__(self, bus, backends: Backends, reporter: CapacityReporter, zone: str, retry_after: float):
+        self.bus, self.backends, self.reporter = bus, backends, reporter
+        self.zone, self.retry_after = zone, retry_after
 
     async def handle(self, delivery: Delivery) -> None:
         verb = delivery.subject.rpartition(".")[2]
@@ -82,23 +75,25 @@ class HostTasks:
         if volume is None or volume.status != states.CREATING:
             return
         try:
-            await asyncio.to_thread(self.driver.create, pool_of(p["pool"]), volume.id, volume.size_gb)
+            driver, pool = self.backends.locate(p["pool"])
+            await asyncio.to_thread(driver.create, pool, volume.id, volume.size_gb)
         except Exception as exc:
             log.warning("creating %s on %s failed: %s", volume.id, p["pool"], exc)
+            self.reporter.create_failed(backend_of(p["pool"]), str(exc))
             task = await writer.run(_reschedule, p, f"{p['pool']}: {exc}", self.retry_after)
             if task is not None:
                 await outbox.publish(self.bus, task)
             return
         failpoints.hit("volume.create.after_driver")
-        if await writer.run(_complete_create, p["operation_id"], volume, p["pool"]):
-            self.on_change()
+        self.reporter.create_succeeded(driver.backend)
+        if await writer.run(_complete_create, p["operation_id"], volume, p["pool"], self.zone):
             await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, states.AVAILABLE, p["operation_id"])
             return
         current = await asyncio.to_thread(_load, volume.id)
         if current is None or current.host != p["pool"]:
             # The volume ended elsewhere (or failed) while we worked: drop our copy.
-            await asyncio.to_thread(self.driver.delete, pool_of(p["pool"]), volume.id)
-            self.on_change()
+            await asyncio.to_thread(driver.delete, pool, volume.id)
+            self.reporter.changed(driver.backend)
 
     async def delete(self, delivery: Delivery) -> None:
         p = delivery.payload
@@ -106,7 +101,8 @@ class HostTasks:
         if volume is None or volume.status != states.DELETING:
             return
         try:
-            await asyncio.to_thread(self.driver.delete, pool_of(p["pool"]), volume.id)
+            driver, pool = self.backends.locate(p["pool"])
+            await asyncio.to_thread(driver.delete, pool, volume.id)
         except Exception as exc:
             if not delivery.final:
                 raise Retry(f"deleting {volume.id} failed: {exc}", delay=2.0 * delivery.attempt)
@@ -114,5 +110,5 @@ class HostTasks:
             await volume_tasks.fail(self.bus, p["operation_id"], volume.id, "delete", error)
             return
         if await writer.run(_complete_delete, p["operation_id"], volume.id):
-            self.on_change()
+            self.reporter.changed(driver.backend)
             await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, "deleted", p["operation_id"])

@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from ember import operations, pagination, quota, states, subjects
+from ember import extra_specs, operations, pagination, quota, states, subjects
 from ember.auth import Identity
 from ember.db import Operation, Volume, utcnow, write_transaction
-from ember.errors import FailedPrecondition, NotFound
+from ember.errors import FailedPrecondition, InvalidArgument, NotFound
 from ember.outbox import Task
 from ember.prepared import Param, Prepared, PreparedInsert
+from volume import types
 from volume.convert import to_proto
 
 
@@ -33,34 +34,62 @@ def host_of(pool_name: str) -> str:
     return pool_name.partition("@")[0]
 
 
-def counted(size_gb: int) -> dict[str, int]:
-    """What one volume of this size counts against its project's quotas."""
-    return {"volumes": 1, "gigabytes": size_gb}
+@dataclasses.dataclass(frozen=True)
+class NewVolume:
+    size_gb: int
+    name: str = ""
+    description: str = ""
+    metadata: dict = dataclasses.field(default_factory=dict)
+    request_id: str = ""
+    volume_type: str = ""
+    availability_zone: str = ""
 
 
-def create_volume(
-    identity: Identity, size_gb: int, name: str, description: str, metadata: dict, request_id: str,
-    limits: dict[str, int], retry_after: float,
-) -> Started:
+def counted(size_gb: int, type_id: str) -> dict[str, int]:
+    """What one volume counts against its project's quotas."""
+    return {
+        "volumes": 1,
+        "gigabytes": size_gb,
+        quota.per_type("volumes", type_id): 1,
+        quota.per_type("gigabytes", type_id): size_gb,
+    }
+
+
+def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, int], retry_after: float) -> Started:
     with write_transaction():
-        replay = operations.find_by_request(identity, "CreateVolume", request_id)
+        replay = operations.find_by_request(identity, "CreateVolume", new.request_id)
         if replay:
             return Started(replay, None)
-        quota.reserve(identity.project_id, counted(size_gb), limits)
+        volume_type = types.for_create(identity, new.volume_type)
+        allowed_zones = extra_specs.zones(volume_type.extra_specs)
+        if new.availability_zone and allowed_zones and new.availability_zone not in allowed_zones:
+            raise InvalidArgument(
+                "availability_zone",
+                f"volume type {volume_type.name} may only use zones {', '.join(allowed_zones)}",
+            )
+        quota.reserve(
+            identity.project_id, counted(new.size_gb, volume_type.id), quota.limits(identity.project_id, default_limits)
+        )
         volume_id, op_id = str(uuid.uuid4()), operations.new_id()
         _INSERT.execute(
             id=volume_id,
             project_id=identity.project_id,
             user_id=identity.user_id,
-            name=name,
-            description=description,
-            size_gb=size_gb,
-            metadata=metadata,
+            name=new.name,
+            description=new.description,
+            size_gb=new.size_gb,
+            metadata=new.metadata,
             status=states.CREATING,
+            volume_type=volume_type.id,
+            volume_type_name=volume_type.name,
+            availability_zone=new.availability_zone,
         )
-        payload = {"verb": "create", "operation_id": op_id, "volume_id": volume_id, "size_gb": size_gb, "tried": []}
+        payload = {
+            "verb": "create", "operation_id": op_id, "volume_id": volume_id, "size_gb": new.size_gb, "tried": [],
+            "availability_zone": new.availability_zone, "extra_specs": volume_type.extra_specs,
+        }
         task = Task(subjects.scheduler_task("create"), op_id, payload)
-        op = operations.new(identity, "CreateVolume", volume_id, request_id, op_id, task, retry_after)
+        op = operations.new(identity, "CreateVolume", volume_id, new.request_id, op_id, task, retry_after)
     return Started(op, task)
 
 
@@ -125,4 +154,4 @@ def delete_volume(identity: Identity, volume_id: str, request_id: str, retry_aft
 def remove_volume(volume: Volume) -> None:
     """Deletes the row and gives its quota back, inside the caller's transaction."""
     volume.delete_instance()
-    quota.release(volume.project_id, counted(volume.size_gb))
+    quota.release(volume.project_id, counted(volume.size_gb, volume.volume_type_id))

@@ -1,18 +1,21 @@
-"""The volume service as the runtime sees it: its API servicer, its host's task
-consumer, its capacity reporter and the outbox reconciler."""
+"""The volume service as the runtime sees it: its API servicers (volumes,
+volume types, quotas), its host's task consumer and backends, its capacity
+reporter and the outbox reconciler."""
 
 from __future__ import annotations
 
-from ember import subjects, volume_tasks
+from ember import kv, subjects, volume_tasks
 from ember.db import Operation
 from ember.errors import EmberError
 from ember.outbox import Reconciler
 from ember.runtime import Runtime
-from ember.v1 import volume_pb2_grpc
+from ember.v1 import quota_pb2_grpc, volume_pb2_grpc, volume_type_pb2_grpc
 from volume.api import VolumeApi
-from volume.drivers.file import FileDriver
+from volume.backends import Backends
 from volume.host_tasks import HostTasks
+from volume.quota_api import QuotaApi
 from volume.reporter import CapacityReporter
+from volume.types_api import VolumeTypeApi
 
 
 class VolumeService:
@@ -21,25 +24,38 @@ class VolumeService:
     def __init__(self, runtime: Runtime):
         settings = runtime.settings
         self.runtime = runtime
-        pools = [p.strip() for p in settings.pools.split(",") if p.strip()]
-        self.driver = FileDriver(settings.data_path / "pools", pools, settings.pool_capacity_gb)
-        self.api = VolumeApi(settings, runtime.bus, runtime.secret)
-        self.reporter = CapacityReporter(settings, self.driver)
+        self.backends = Backends(settings)
+        self.reports: kv.KvMirror | None = None
+        self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones)
+        self.types = VolumeTypeApi(runtime.secret)
+        self.quotas = QuotaApi(settings)
+        self.reporter = CapacityReporter(settings, self.backends)
         self.reconciler = Reconciler(
             runtime.bus, settings.outbox_retry_after, settings.task_deadline, self._expire
         )
 
     def servicers(self):
-        return [(volume_pb2_grpc.add_VolumeServiceServicer_to_server, self.api, "ember.v1.VolumeService")]
+        return [
+            (volume_pb2_grpc.add_VolumeServiceServicer_to_server, self.api, "ember.v1.VolumeService"),
+            (volume_type_pb2_grpc.add_VolumeTypeServiceServicer_to_server, self.types, "ember.v1.VolumeTypeService"),
+            (quota_pb2_grpc.add_QuotaServiceServicer_to_server, self.quotas, "ember.v1.QuotaService"),
+        ]
+
+    def known_zones(self) -> set[str]:
+        """Every zone a storage pool has reported, up or not."""
+        entries = self.reports.entries.values() if self.reports else ()
+        return {e["availability_zone"] for e in entries if e.get("availability_zone")}
 
     async def start(self, runtime: Runtime) -> None:
         s = runtime.settings
-        tasks = HostTasks(runtime.bus, self.driver, s.outbox_retry_after, self.reporter.poke)
+        tasks = HostTasks(runtime.bus, self.backends, self.reporter, s.availability_zone, s.outbox_retry_after)
         await runtime.bus.consume(
             subjects.volume_tasks(s.host), subjects.volume_durable(s.host), tasks.handle,
             ack_wait=s.task_ack_wait, max_deliver=s.task_max_deliver,
         )
         await self.reporter.start(runtime.bus.js)
+        self.reports = kv.KvMirror(await kv.open_bucket(runtime.bus.js, subjects.CAPABILITIES_BUCKET, ttl=None))
+        await self.reports.start()
         self.reconciler.start()
 
     async def _expire(self, row: Operation) -> None:
@@ -53,5 +69,6 @@ class VolumeService:
 
     async def stop(self) -> None:
         await self.reconciler.stop()
+        if self.reports:
+            await self.reports.stop()
         await self.reporter.stop()
-

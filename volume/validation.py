@@ -9,7 +9,6 @@ from ember.errors import InvalidArgument
 MAX_NAME = 255
 MAX_DESCRIPTION = 4096
 MAX_METADATA_ITEMS = 64
-UPDATABLE_FIELDS = ("name", "description", "metadata")
 
 
 def uuid_field(field: str, value: str, required: bool = True) -> str:
@@ -43,15 +42,3 @@ def metadata(value) -> dict[str, str]:
         if not key or len(key) > MAX_NAME or len(item) > MAX_NAME:
             raise InvalidArgument("metadata", f"keys must be 1-{MAX_NAME} characters and values at most {MAX_NAME}")
     return items
-
-
-def update_mask(paths, volume) -> list[str]:
-    """The fields to change; an empty mask means every updatable field that is set."""
-    if not paths:
-        return [f for f in UPDATABLE_FIELDS if (getattr(volume, f) if f != "metadata" else len(volume.metadata))]
-    unknown = [p for p in paths if p not in UPDATABLE_FIELDS]
-    if unknown:
-        raise InvalidArgument(
-            "update_mask", f"cannot update {', '.join(unknown)}; updatable: {', '.join(UPDATABLE_FIELDS)}"
-        )
-    return list(dict.fromkeys(paths))

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65mber/v1/scheduler.proto\x12\x08\x65mber.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10ListPoolsRequest\"2\n\x11ListPoolsResponse\x12\x1d\n\x05pools\x18\x01 \x03(\x0b\x32\x0e.ember.v1.Pool\"\xcb\x03\n\x04Pool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x0c\n\x04pool\x18\x04 \x01(\t\x12\x19\n\x11total_capacity_gb\x18\x05 \x01(\x01\x12\x18\n\x10\x66ree_capacity_gb\x18\x06 \x01(\x01\x12\x1f\n\x17provisioned_capacity_gb\x18\x07 \x01(\x01\x12\x1b\n\x13reserved_percentage\x18\x08 \x01(\x05\x12#\n\x1bmax_over_subscription_ratio\x18\t \x01(\x01\x12!\n\x19thin_provisioning_support\x18\n \x01(\x08\x12\x36\n\x0c\x63\x61pabilities\x18\x0b \x03(\x0b\x32 .ember.v1.Pool.CapabilitiesEntry\x12/\n\x0breported_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stale\x18\r \x01(\x08\x12 \n\x18virtual_free_capacity_gb\x18\x0e \x01(\x01\x1a\x33\n\x11\x43\x61pabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32X\n\x10SchedulerService\x12\x44\n\tListPools\x12\x1a.ember.v1.ListPoolsRequest\x1a\x1b.ember.v1.ListPoolsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65mber/v1/scheduler.proto\x12\x08\x65mber.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"D\n\x10ListPoolsRequest\x12\x30\n\x0chypothetical\x18\x01 \x01(\x0b\x32\x1a.ember.v1.PlacementRequest\"S\n\x10PlacementRequest\x12\x0f\n\x07size_gb\x18\x01 \x01(\x03\x12\x13\n\x0bvolume_type\x18\x02 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x03 \x01(\t\"a\n\x11ListPoolsResponse\x12\x1d\n\x05pools\x18\x01 \x03(\x0b\x32\x0e.ember.v1.Pool\x12\x13\n\x0b\x63hosen_pool\x18\x02 \x01(\t\x12\x18\n\x10no_valid_backend\x18\x03 \x01(\t\"\xa7\x04\n\x04Pool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x0c\n\x04pool\x18\x04 \x01(\t\x12\x19\n\x11total_capacity_gb\x18\x05 \x01(\x01\x12\x18\n\x10\x66ree_capacity_gb\x18\x06 \x01(\x01\x12\x1f\n\x17provisioned_capacity_gb\x18\x07 \x01(\x01\x12\x1b\n\x13reserved_percentage\x18\x08 \x01(\x05\x12#\n\x1bmax_over_subscription_ratio\x18\t \x01(\x01\x12!\n\x19thin_provisioning_support\x18\n \x01(\x08\x12\x36\n\x0c\x63\x61pabilities\x18\x0b \x03(\x0b\x32 .ember.v1.Pool.CapabilitiesEntry\x12/\n\x0breported_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stale\x18\r \x01(\x08\x12 \n\x18virtual_free_capacity_gb\x18\x0e \x01(\x01\x12\x19\n\x11\x61vailability_zone\x18\x0f \x01(\t\x12\x16\n\x0erecent_failure\x18\x10 \x01(\t\x12\x17\n\x0frejected_reason\x18\x11 \x01(\t\x12\x0e\n\x06weight\x18\x12 \x01(\x01\x1a\x33\n\x11\x43\x61pabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x1cListAvailabilityZonesRequest\"W\n\x1dListAvailabilityZonesResponse\x12\x36\n\x12\x61vailability_zones\x18\x01 \x03(\x0b\x32\x1a.ember.v1.AvailabilityZone\"B\n\x10\x41vailabilityZone\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x08\x12\r\n\x05hosts\x18\x03 \x03(\t2\xc2\x01\n\x10SchedulerService\x12\x44\n\tListPools\x12\x1a.ember.v1.ListPoolsRequest\x1a\x1b.ember.v1.ListPoolsResponse\x12h\n\x15ListAvailabilityZones\x12&.ember.v1.ListAvailabilityZonesRequest\x1a\'.ember.v1.ListAvailabilityZonesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,13 +35,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POOL_CAPABILITIESENTRY']._loaded_options = None
   _globals['_POOL_CAPABILITIESENTRY']._serialized_options = b'8\001'
   _globals['_LISTPOOLSREQUEST']._serialized_start=71
-  _globals['_LISTPOOLSREQUEST']._serialized_end=89
-  _globals['_LISTPOOLSRESPONSE']._serialized_start=91
-  _globals['_LISTPOOLSRESPONSE']._serialized_end=141
-  _globals['_POOL']._serialized_start=144
-  _globals['_POOL']._serialized_end=603
-  _globals['_POOL_CAPABILITIESENTRY']._serialized_start=552
-  _globals['_POOL_CAPABILITIESENTRY']._serialized_end=603
-  _globals['_SCHEDULERSERVICE']._serialized_start=605
-  _globals['_SCHEDULERSERVICE']._serialized_end=693
+  _globals['_LISTPOOLSREQUEST']._serialized_end=139
+  _globals['_PLACEMENTREQUEST']._serialized_start=141
+  _globals['_PLACEMENTREQUEST']._serialized_end=224
+  _globals['_LISTPOOLSRESPONSE']._serialized_start=226
+  _globals['_LISTPOOLSRESPONSE']._serialized_end=323
+  _globals['_POOL']._serialized_start=326
+  _globals['_POOL']._serialized_end=877
+  _globals['_POOL_CAPABILITIESENTRY']._serialized_start=826
+  _globals['_POOL_CAPABILITIESENTRY']._serialized_end=877
+  _globals['_LISTAVAILABILITYZONESREQUEST']._serialized_start=879
+  _globals['_LISTAVAILABILITYZONESREQUEST']._serialized_end=909
+  _globals['_LISTAVAILABILITYZONESRESPONSE']._serialized_start=911
+  _globals['_LISTAVAILABILITYZONESRESPONSE']._serialized_end=998
+  _globals['_AVAILABILITYZONE']._serialized_start=1000
+  _globals['_AVAILABILITYZONE']._serialized_end=1066
+  _globals['_SCHEDULERSERVICE']._serialized_start=1069
+  _globals['_SCHEDULERSERVICE']._serialized_end=1263
 # @@protoc_insertion_point(module_scope)

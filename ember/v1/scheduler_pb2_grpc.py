@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class SchedulerServiceStub:
-    """Placement: what the scheduler knows about storage pools. Admin only.
+    """Placement: what the scheduler knows about storage pools and zones.
     """
 
     def __init__(self, channel):
@@ -40,14 +40,28 @@ class SchedulerServiceStub:
                 request_serializer=ember_dot_v1_dot_scheduler__pb2.ListPoolsRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_scheduler__pb2.ListPoolsResponse.FromString,
                 _registered_method=True)
+        self.ListAvailabilityZones = channel.unary_unary(
+                '/ember.v1.SchedulerService/ListAvailabilityZones',
+                request_serializer=ember_dot_v1_dot_scheduler__pb2.ListAvailabilityZonesRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_scheduler__pb2.ListAvailabilityZonesResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerServiceServicer:
-    """Placement: what the scheduler knows about storage pools. Admin only.
+    """Placement: what the scheduler knows about storage pools and zones.
     """
 
     def ListPools(self, request, context):
-        """Every pool that reported capacity, fresh or stale.
+        """Admin only. Every pool that reported capacity, fresh or stale; with a
+        hypothetical request, also what placement would make of each pool for it
+        (a dry run: nothing is placed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAvailabilityZones(self, request, context):
+        """The zones storage hosts belong to, and whether any of their pools is up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +75,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     request_deserializer=ember_dot_v1_dot_scheduler__pb2.ListPoolsRequest.FromString,
                     response_serializer=ember_dot_v1_dot_scheduler__pb2.ListPoolsResponse.SerializeToString,
             ),
+            'ListAvailabilityZones': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAvailabilityZones,
+                    request_deserializer=ember_dot_v1_dot_scheduler__pb2.ListAvailabilityZonesRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_scheduler__pb2.ListAvailabilityZonesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'ember.v1.SchedulerService', rpc_method_handlers)
@@ -70,7 +89,7 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SchedulerService:
-    """Placement: what the scheduler knows about storage pools. Admin only.
+    """Placement: what the scheduler knows about storage pools and zones.
     """
 
     @staticmethod
@@ -90,6 +109,33 @@ class SchedulerService:
             '/ember.v1.SchedulerService/ListPools',
             ember_dot_v1_dot_scheduler__pb2.ListPoolsRequest.SerializeToString,
             ember_dot_v1_dot_scheduler__pb2.ListPoolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAvailabilityZones(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.SchedulerService/ListAvailabilityZones',
+            ember_dot_v1_dot_scheduler__pb2.ListAvailabilityZonesRequest.SerializeToString,
+            ember_dot_v1_dot_scheduler__pb2.ListAvailabilityZonesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,7 @@ VOLUME_STATUS_ERROR: VolumeStatus
 VOLUME_STATUS_ERROR_DELETING: VolumeStatus
 
 class Volume(_message.Message):
-    __slots__ = ("id", "name", "description", "size_gb", "status", "status_detail", "project_id", "user_id", "host", "metadata", "created_at", "updated_at")
+    __slots__ = ("id", "name", "description", "size_gb", "status", "status_detail", "project_id", "user_id", "host", "metadata", "created_at", "updated_at", "volume_type", "availability_zone")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,8 @@ class Volume(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -60,10 +62,12 @@ class Volume(_message.Message):
     metadata: _containers.ScalarMap[str, str]
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., size_gb: _Optional[int] = ..., status: _Optional[_Union[VolumeStatus, str]] = ..., status_detail: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., host: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    volume_type: str
+    availability_zone: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., size_gb: _Optional[int] = ..., status: _Optional[_Union[VolumeStatus, str]] = ..., status_detail: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., host: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., volume_type: _Optional[str] = ..., availability_zone: _Optional[str] = ...) -> None: ...
 
 class CreateVolumeRequest(_message.Message):
-    __slots__ = ("size_gb", "name", "description", "metadata", "request_id")
+    __slots__ = ("size_gb", "name", "description", "metadata", "request_id", "volume_type", "availability_zone")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -76,12 +80,16 @@ class CreateVolumeRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
     size_gb: int
     name: str
     description: str
     metadata: _containers.ScalarMap[str, str]
     request_id: str
-    def __init__(self, size_gb: _Optional[int] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    volume_type: str
+    availability_zone: str
+    def __init__(self, size_gb: _Optional[int] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., volume_type: _Optional[str] = ..., availability_zone: _Optional[str] = ...) -> None: ...
 
 class GetVolumeRequest(_message.Message):
     __slots__ = ("id",)

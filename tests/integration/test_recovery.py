@@ -34,7 +34,7 @@ def test_volume_service_killed_after_the_driver_finishes_the_create_on_restart(f
     volume = volume_pb2.Volume()
     done.response.Unpack(volume)
     assert client.get(volume.id).status == volume_pb2.VOLUME_STATUS_AVAILABLE
-    assert (c.root / "pools" / "default" / f"volume-{volume.id}").stat().st_size == 3 * 1024**3
+    assert (c.root / "volumes" / "file" / "default" / f"volume-{volume.id}").stat().st_size == 3 * 1024**3
 
 
 def test_task_lost_between_commit_and_publish_is_republished_by_the_outbox(fresh_cluster):

@@ -21,7 +21,7 @@ def test_create_list_delete(cluster):
     done.response.Unpack(volume)
     assert volume.status == volume_pb2.VOLUME_STATUS_AVAILABLE
     assert volume.host == "host-a@file#default"
-    assert (cluster.root / "pools" / "default" / f"volume-{volume.id}").stat().st_size == 2 * 1024**3
+    assert (cluster.root / "volumes" / "file" / "default" / f"volume-{volume.id}").stat().st_size == 2 * 1024**3
 
     shown = client.get(volume.id)
     assert (shown.name, shown.size_gb, dict(shown.metadata)) == ("data", 2, {"tier": "gold"})
@@ -33,4 +33,4 @@ def test_create_list_delete(cluster):
     with pytest.raises(grpc.RpcError) as err:
         client.get(volume.id)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    assert not (cluster.root / "pools" / "default" / f"volume-{volume.id}").exists()
+    assert not (cluster.root / "volumes" / "file" / "default" / f"volume-{volume.id}").exists()

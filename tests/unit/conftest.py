@@ -12,3 +12,11 @@ def database(tmp_path):
     finally:
         writer.stop()
         opened.close()
+
+
+@pytest.fixture
+def default_type(database):
+    """The id of the default volume type the schema starts with."""
+    from ember.db import VolumeType
+
+    return VolumeType.get(VolumeType.is_default == True).id  # noqa: E712

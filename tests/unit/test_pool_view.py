@@ -17,6 +17,7 @@ def report(name, ts, provisioned=0.0):
         "name": name, "host": host, "backend": "file", "pool": rest.partition("#")[2],
         "total_capacity_gb": 10, "free_capacity_gb": 10, "provisioned_capacity_gb": provisioned,
         "max_over_subscription_ratio": 1, "thin_provisioning_support": True, "ts": ts,
+        "availability_zone": "z1", "failure": {"at": ts - 5, "reason": "boom"},
     }
 
 
@@ -26,25 +27,31 @@ def view_with(*reports, down_after=60.0):
     return view
 
 
-def test_stale_pools_are_listed_but_not_candidates():
+def test_stale_pools_are_listed_and_marked():
     now = time.time()
     view = view_with(report("a@file#p", now), report("b@file#p", now - 120))
-    assert [p.name for p in view.all_pools()] == ["a@file#p", "b@file#p"]
-    assert [p.name for p in view.candidates()] == ["a@file#p"]
+    pools = view.all_pools()
+    assert [p.name for p in pools] == ["a@file#p", "b@file#p"]
+    assert [view.is_stale(p) for p in pools] == [False, True]
 
 
 def test_placements_count_until_a_newer_report_arrives():
     now = time.time()
     view = view_with(report("a@file#p", now))
-    pool = view.candidates()[0]
-    view.record_placement(pool, 4)
-    view.record_placement(view.candidates()[0], 3)
-    assert view.candidates()[0].provisioned_capacity_gb == 7
+    view.record_placement(view.all_pools()[0], 4)
+    view.record_placement(view.all_pools()[0], 3)
+    assert view.all_pools()[0].provisioned_capacity_gb == 7
     view.mirror.entries["a@file#p"] = report("a@file#p", now + 1, provisioned=7)
-    assert view.candidates()[0].provisioned_capacity_gb == 7
+    assert view.all_pools()[0].provisioned_capacity_gb == 7
 
 
 def test_malformed_reports_are_skipped():
     view = view_with(report("a@file#p", time.time()))
     view.mirror.entries["junk"] = {"name": "junk"}
     assert [p.name for p in view.all_pools()] == ["a@file#p"]
+
+
+def test_reports_carry_zone_and_last_failure():
+    view = view_with(report("a@file#p", 100.0))
+    pool = view.all_pools()[0]
+    assert (pool.availability_zone, pool.failed_at, pool.failure) == ("z1", 95.0, "boom")

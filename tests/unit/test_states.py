@@ -6,12 +6,16 @@ import uuid
 import pytest
 
 from ember import states
-from ember.db import Volume
+from ember.db import Volume, VolumeType
 
 
 def make_volume(status: str) -> str:
     volume_id = str(uuid.uuid4())
-    Volume.create(id=volume_id, project_id="p", user_id="u", size_gb=1, status=status)
+    default = VolumeType.get(VolumeType.is_default == True)  # noqa: E712
+    Volume.create(
+        id=volume_id, project_id="p", user_id="u", size_gb=1, status=status,
+        volume_type=default.id, volume_type_name=default.name,
+    )
     return volume_id
 
 

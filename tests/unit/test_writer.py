@@ -8,13 +8,17 @@ import uuid
 import pytest
 
 from ember import writer
-from ember.db import Volume, database as proxy
+from ember.db import Volume, VolumeType, database as proxy
 
 request_project: contextvars.ContextVar[str] = contextvars.ContextVar("request_project")
 
 
 def add_volume(volume_id: str) -> str:
-    Volume.create(id=volume_id, project_id=request_project.get("none"), user_id="u", size_gb=1, status="available")
+    default = VolumeType.get(VolumeType.is_default == True)  # noqa: E712
+    Volume.create(
+        id=volume_id, project_id=request_project.get("none"), user_id="u", size_gb=1, status="available",
+        volume_type=default.id, volume_type_name=default.name,
+    )
     return volume_id
 
 
@@ -72,3 +76,15 @@ async def test_a_failed_commit_fails_every_unit_of_the_batch(database, monkeypat
 async def test_run_before_start_is_an_error(database):
     with pytest.raises(RuntimeError, match="not started"):
         await writer.run(add_volume, str(uuid.uuid4()))
+
+
+async def test_writer_survives_a_caller_whose_loop_closed(database):
+    """A result for a loop that has gone must not stop the writer."""
+    writer.start()
+    gone = asyncio.new_event_loop()
+    orphan = gone.create_future()
+    gone.close()
+    writer._queue.put((contextvars.copy_context(), add_volume, (str(uuid.uuid4()),), gone, orphan))
+    volume_id = await asyncio.wait_for(writer.run(add_volume, str(uuid.uuid4())), 10)
+    assert Volume.get_by_id(volume_id)
+    assert Volume.select().count() == 2

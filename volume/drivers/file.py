@@ -1,5 +1,6 @@
-"""The file backend: every volume is a sparse raw file in a pool directory, so
-provisioning is thin and creating a 1 TiB volume takes no space."""
+"""The file backend: every volume is a raw file in a pool directory: sparse on
+a thin backend, so a 1 TiB volume takes no space until written, and fully
+allocated up front on a thick one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ import os
 import pathlib
 import threading
 import time
+from typing import TYPE_CHECKING
+
+from ember import failpoints
+
+if TYPE_CHECKING:
+    from volume.backends import BackendConfig
 
 GIB = 1024**3
 # Allocated space is only known by scanning every volume file, so a report
@@ -33,16 +40,23 @@ class _Tally:
 
 
 class FileDriver:
-    backend = "file"
-    capabilities = {"driver": "file", "storage_protocol": "file", "thin_provisioning_support": "True"}
-
-    def __init__(self, root: pathlib.Path, pools: list[str], capacity_gb: float = 0.0):
+    def __init__(self, root: pathlib.Path, config: "BackendConfig"):
         self.root = root
-        self.pools = pools
-        self.capacity_gb = capacity_gb
+        self.config = config
+        self.backend = config.name
+        self.pools = list(config.pools)
+        self.capacity_gb = config.capacity_gb
+        self.capabilities = {
+            "driver": "file",
+            "storage_protocol": "file",
+            "volume_backend_name": config.name,
+            "thin_provisioning_support": str(config.thin),
+            "thick_provisioning_support": str(not config.thin),
+            **config.capabilities,
+        }
         self._lock = threading.Lock()
         self._tallies: dict[str, _Tally] = {}
-        for pool in pools:
+        for pool in self.pools:
             (root / pool).mkdir(parents=True, exist_ok=True)
             sizes, allocated = self._scan(pool)
             self._tallies[pool] = _Tally(sizes, allocated, time.monotonic())
@@ -54,9 +68,12 @@ class FileDriver:
 
     def create(self, pool: str, volume_id: str, size_gb: int) -> pathlib.Path:
         """Idempotent: a retry after a crash finds the file and fixes its size."""
+        failpoints.hit("volume.driver.create")
         path = self.path(pool, volume_id)
         with open(path, "ab") as f:
             f.truncate(size_gb * GIB)
+            if not self.config.thin:
+                os.posix_fallocate(f.fileno(), 0, size_gb * GIB)
             os.fsync(f.fileno())
         with self._lock:
             self._tallies[pool].sizes[path.name] = size_gb * GIB
