@@ -49,7 +49,7 @@ class Settings:
     outbox_retry_after: float = _setting(30.0, "seconds before an unfinished task is re-published")
     scheduler_max_attempts: int = _setting(3, "backends tried for one volume before it fails")
     free_capacity_weight_multiplier: float = _setting(1.0, "negative stacks, positive spreads")
-    allocated_capacity_weight_multiplier: float = _setting(-1.0, "negative prefers the least allocated pool")
+    allocated_capacity_weight_multiplier: float = _setting(0.0, "off at 0; negative prefers the least allocated pool")
     quota_volumes: int = _setting(10, "default volumes per project (-1 = unlimited)")
     quota_gigabytes: int = _setting(1000, "default GiB per project (-1 = unlimited)")
     max_volume_size_gb: int = _setting(16384, "largest volume accepted")

@@ -26,6 +26,11 @@ def per_type(kind: str, type_id: str) -> str:
     return f"{kind}:{type_id}"
 
 
+def per_type_label(kind: str, type_name: str) -> str:
+    """How users name a per-type resource: stored by type id, shown by name."""
+    return f"{kind}_{type_name}"
+
+
 _LIMITS = Prepared(lambda: QuotaLimit.select().where(QuotaLimit.project_id == Param("project")))
 
 
@@ -62,9 +67,12 @@ def _add(project_id: str, resource: str, delta: int, limit: int = UNLIMITED) -> 
     return _ADD_WITHIN.execute(project=project_id, resource=resource, delta=delta, limit=limit) == 1
 
 
-def reserve(project_id: str, deltas: dict[str, int], limits: dict[str, int]) -> None:
+def reserve(
+    project_id: str, deltas: dict[str, int], limits: dict[str, int], labels: dict[str, str] | None = None
+) -> None:
     """Counts `deltas` against the project's `limits` (UNLIMITED = no limit);
-    raises ResourceExhausted, changing nothing, if any would pass its limit.
+    raises ResourceExhausted, changing nothing, if any would pass its limit,
+    naming the resource by its label (e.g. "volumes_ssd" for a per-type one).
     Call inside the write transaction that creates what is counted."""
     for resource, delta in deltas.items():
         limit = limits.get(resource, UNLIMITED)
@@ -76,11 +84,11 @@ def reserve(project_id: str, deltas: dict[str, int], limits: dict[str, int]) -> 
             if _add(project_id, resource, delta, limit):
                 continue
             used = 0
-        unit = UNITS.get(resource, resource)
+        label = (labels or {}).get(resource, resource)
         raise ResourceExhausted(
-            f"project {project_id} has {used} of its {limit} {unit} quota in use; "
+            f"project {project_id} has {used} of its {limit} {UNITS.get(label, label)} quota in use; "
             f"{delta} more would exceed it",
-            metadata={"quota": resource, "limit": limit, "used": used, "requested": delta},
+            metadata={"quota": label, "limit": limit, "used": used, "requested": delta},
         )
 
 

@@ -31,7 +31,7 @@ class Policy:
     down_after: float = 60.0
     failure_cooloff: float = 60.0
     free_capacity_multiplier: float = 1.0
-    allocated_capacity_multiplier: float = -1.0
+    allocated_capacity_multiplier: float = 0.0
     now: float = dataclasses.field(default_factory=time.time)
 
 

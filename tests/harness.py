@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import pathlib
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 
 from ember import auth, launcher
-from ember.v1 import scheduler_pb2_grpc, volume_pb2, volume_pb2_grpc
+from ember.v1 import (
+    quota_pb2, quota_pb2_grpc, scheduler_pb2_grpc, volume_pb2, volume_pb2_grpc, volume_type_pb2, volume_type_pb2_grpc,
+)
 
 # Short windows so that recovery paths run within a test's patience.
 FAST_SETTINGS = {
@@ -49,6 +52,10 @@ class Cluster(launcher.Mesh):
     def client(self, project: str = "demo", admin: bool = False) -> "Client":
         return Client(self.gateway, self.token(project, admin))
 
+    def set_quota(self, project: str, **limits: int) -> quota_pb2.Quota:
+        admin = self.client("quota-admin", admin=True)
+        return admin.call(admin.quotas.UpdateQuota, quota_pb2.UpdateQuotaRequest(project_id=project, limits=limits))
+
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.log()[-4000:]}" for p in self.processes)
 
@@ -62,6 +69,8 @@ class Client:
         self.volumes = volume_pb2_grpc.VolumeServiceStub(self.channel)
         self.operations = operations_pb2_grpc.OperationsStub(self.channel)
         self.scheduler = scheduler_pb2_grpc.SchedulerServiceStub(self.channel)
+        self.types = volume_type_pb2_grpc.VolumeTypeServiceStub(self.channel)
+        self.quotas = quota_pb2_grpc.QuotaServiceStub(self.channel)
 
     def call(self, method, request, timeout: float = 10):
         return method(request, metadata=self.metadata, timeout=timeout)
@@ -86,6 +95,23 @@ class Client:
 
     def delete(self, volume_id: str) -> operations_pb2.Operation:
         return self.call(self.volumes.DeleteVolume, volume_pb2.DeleteVolumeRequest(id=volume_id))
+
+    def make_type(self, name: str, **fields) -> volume_type_pb2.VolumeType:
+        request = volume_type_pb2.CreateVolumeTypeRequest(volume_type=volume_type_pb2.VolumeType(name=name, **fields))
+        return self.call(self.types.CreateVolumeType, request)
+
+    def concurrent_creates(self, count: int) -> list[grpc.StatusCode]:
+        """`count` 1 GiB creates at once; the status code of each."""
+
+        def create(_) -> grpc.StatusCode:
+            try:
+                self.create(1)
+                return grpc.StatusCode.OK
+            except grpc.RpcError as error:
+                return error.code()
+
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(create, range(count)))
 
     def close(self) -> None:
         self.channel.close()

@@ -79,7 +79,7 @@ class HostTasks:
             await asyncio.to_thread(driver.create, pool, volume.id, volume.size_gb)
         except Exception as exc:
             log.warning("creating %s on %s failed: %s", volume.id, p["pool"], exc)
-            self.reporter.create_failed(backend_of(p["pool"]), str(exc))
+            await self.reporter.create_failed(backend_of(p["pool"]), str(exc))
             task = await writer.run(_reschedule, p, f"{p['pool']}: {exc}", self.retry_after)
             if task is not None:
                 await outbox.publish(self.bus, task)

@@ -68,7 +68,8 @@ def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, 
                 f"volume type {volume_type.name} may only use zones {', '.join(allowed_zones)}",
             )
         quota.reserve(
-            identity.project_id, counted(new.size_gb, volume_type.id), quota.limits(identity.project_id, default_limits)
+            identity.project_id, counted(new.size_gb, volume_type.id), quota.limits(identity.project_id, default_limits),
+            {quota.per_type(kind, volume_type.id): quota.per_type_label(kind, volume_type.name) for kind in quota.KINDS},
         )
         volume_id, op_id = str(uuid.uuid4()), operations.new_id()
         _INSERT.execute(

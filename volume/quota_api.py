@@ -20,7 +20,7 @@ def _names() -> dict[str, str]:
     names = {kind: kind for kind in quota.KINDS}
     for volume_type in VolumeType.select(VolumeType.id, VolumeType.name):
         for kind in quota.KINDS:
-            names[f"{kind}_{volume_type.name}"] = quota.per_type(kind, volume_type.id)
+            names[quota.per_type_label(kind, volume_type.name)] = quota.per_type(kind, volume_type.id)
     return names
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 
 from ember import kv, subjects
 from ember.config import Settings
 from volume.backends import Backends
 from volume.drivers.file import FileDriver
+
+log = logging.getLogger(__name__)
 
 # Reports after creates and deletes come at most this often: between reports
 # each scheduler counts what it placed itself.
@@ -65,10 +68,15 @@ class CapacityReporter:
         for beat in self._beats.get(backend, ()):
             beat.poke()
 
-    def create_failed(self, backend: str, reason: str) -> None:
-        """Schedulers skip the backend for a while once they see this."""
+    async def create_failed(self, backend: str, reason: str) -> None:
+        """Schedulers skip the backend for a while once they see this: it is
+        reported at once, before the create goes back to a scheduler."""
         self._failures[backend] = {"at": time.time(), "reason": reason}
-        self.changed(backend)
+        for beat in self._beats.get(backend, ()):
+            try:
+                await beat.beat()
+            except Exception as exc:
+                log.warning("reporting the failure of backend %s failed: %s", backend, exc)
 
     def create_succeeded(self, backend: str) -> None:
         self._failures.pop(backend, None)

@@ -41,7 +41,8 @@ def ok(result: subprocess.CompletedProcess):
 def test_reflection_lists_every_public_service(grpcurl):
     services = ok(grpcurl("list", auth=False)).split()
     for name in (
-        "ember.v1.VolumeService", "ember.v1.SchedulerService", "google.longrunning.Operations",
+        "ember.v1.VolumeService", "ember.v1.VolumeTypeService", "ember.v1.QuotaService",
+        "ember.v1.SchedulerService", "google.longrunning.Operations",
         "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
     ):
         assert name in services
@@ -50,7 +51,7 @@ def test_reflection_lists_every_public_service(grpcurl):
 
 
 def test_health_reports_each_routed_service(grpcurl):
-    for service in ("", "ember.v1.VolumeService", "ember.v1.SchedulerService"):
+    for service in ("", "ember.v1.VolumeService", "ember.v1.VolumeTypeService", "ember.v1.SchedulerService"):
         reply = ok(grpcurl("grpc.health.v1.Health/Check", body={"service": service}, auth=False))
         assert reply["status"] == "SERVING", service
 

@@ -78,20 +78,9 @@ def test_list_pools_is_admin_only_and_shows_capacity(small):
     assert pool.virtual_free_capacity_gb == pool.total_capacity_gb - pool.provisioned_capacity_gb
 
 
-def test_concurrent_creates_never_exceed_the_quota(small):
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_concurrent_creates_never_exceed_the_configured_default_quota(small):
     client = small.client("race")
-
-    def create(_):
-        try:
-            client.create(1)
-            return grpc.StatusCode.OK
-        except grpc.RpcError as error:
-            return error.code()
-
-    with ThreadPoolExecutor(12) as pool:
-        codes = list(pool.map(create, range(12)))
+    codes = client.concurrent_creates(12)
     assert codes.count(grpc.StatusCode.OK) == 3
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 9
     assert len(client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest()).volumes) == 3

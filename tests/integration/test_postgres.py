@@ -3,13 +3,12 @@ deployment runs it. Skipped only where no PostgreSQL is installed; CI sets
 EMBER_REQUIRE_POSTGRES=1 so that there it cannot be skipped."""
 
 import os
-from concurrent.futures import ThreadPoolExecutor
-
 import grpc
 import pytest
 
-from ember.v1 import volume_pb2
+from ember.v1 import volume_pb2, volume_type_pb2
 from tests.harness import Cluster
+from tests.integration import checks
 from tests.postgres import Postgres, binaries
 
 
@@ -21,7 +20,7 @@ def pg_cluster(tmp_path_factory):
         pytest.skip("PostgreSQL is not installed here")
     root = tmp_path_factory.mktemp("pg-ember")
     pg = Postgres().start()
-    c = Cluster(root, EMBER_QUOTA_VOLUMES="5")
+    c = Cluster(root)
     c.settings["EMBER_DATABASE_URL"] = pg.url
     try:
         c.start_all()
@@ -42,16 +41,14 @@ def test_lifecycle_on_postgres(pg_cluster):
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_quota_holds_under_concurrency_on_postgres(pg_cluster):
-    client = pg_cluster.client("pg-race")
+def test_fifty_concurrent_creates_against_a_quota_of_ten_create_ten_on_postgres(pg_cluster):
+    checks.fifty_creates_against_a_quota_of_ten_create_ten(pg_cluster, "pg-race")
 
-    def create(_):
-        try:
-            client.create(1)
-            return True
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            return False
 
-    with ThreadPoolExecutor(16) as pool:
-        assert sum(pool.map(create, range(16))) == 5
+def test_types_in_use_cannot_be_deleted_on_postgres(pg_cluster):
+    admin = pg_cluster.client("pg-admin", admin=True)
+    made = admin.make_type("pg-type", is_public=True)
+    admin.create_available(1, volume_type="pg-type")
+    with pytest.raises(grpc.RpcError) as err:
+        admin.call(admin.types.DeleteVolumeType, volume_type_pb2.DeleteVolumeTypeRequest(id=made.id))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION

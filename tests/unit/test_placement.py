@@ -119,11 +119,12 @@ def test_allocated_capacity_weigher_prefers_the_least_allocated_by_default():
     small = pool("a@f#p", total=100, provisioned=10)
     big = pool("b@f#p", total=10000, provisioned=50)
     assert allocated_capacity_weights([small, big], -1.0) == {"a@f#p": -0.0, "b@f#p": -1.0}
-    only_allocated = Policy(free_capacity_multiplier=0, now=NOW)
+    only_allocated = Policy(free_capacity_multiplier=0, allocated_capacity_multiplier=-1, now=NOW)
     assert place([small, big], Request(1), only_allocated).chosen.name == "a@f#p"
-    # Both weighers: the big pool's free space outweighs its allocation.
-    decision = place([small, big], Request(1), Policy(now=NOW))
-    assert decision.weights == {"a@f#p": 0.0, "b@f#p": 0.0} or decision.chosen.name == "b@f#p"
+    # By default only free space counts, as in Cinder.
+    assert place([small, big], Request(1), Policy(now=NOW)).chosen.name == "b@f#p"
+    both = place([small, big], Request(1), Policy(allocated_capacity_multiplier=-2, now=NOW))
+    assert both.weights == {"a@f#p": 0.0, "b@f#p": -1.0} and both.chosen.name == "a@f#p"
 
 
 def test_equal_pools_are_chosen_by_name_so_placement_is_stable():

@@ -50,3 +50,22 @@ def test_unlimited_and_projects_apart(database):
     reserve({"volumes": 2}, project="other")
     assert quota.usage("p") == {"volumes": 5}
     assert quota.usage("other") == {"volumes": 2}
+
+
+def test_project_limits_override_defaults_and_per_type_resources_count(database):
+    from ember.db import write_transaction as tx
+
+    defaults = {"volumes": 10, "gigabytes": 100}
+    with tx():
+        quota.set_limits("p", {"volumes": 3, quota.per_type("volumes", "ssd-id"): 1})
+    limits = quota.limits("p", defaults)
+    assert limits == {"volumes": 3, "gigabytes": 100, "volumes:ssd-id": 1}
+    assert quota.limits("other", defaults) == defaults
+    reserve({"volumes": 1, "volumes:ssd-id": 1}, limits)
+    with pytest.raises(ResourceExhausted) as refused:
+        reserve({"volumes": 1, "volumes:ssd-id": 1}, limits)
+    assert refused.value.metadata["quota"] == "volumes:ssd-id"
+    with tx():
+        quota.set_limits("p", {quota.per_type("volumes", "ssd-id"): quota.UNLIMITED})
+    reserve({"volumes": 1, "volumes:ssd-id": 1}, quota.limits("p", defaults))
+    assert quota.usage("p") == {"volumes": 2, "volumes:ssd-id": 2}
