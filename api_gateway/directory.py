@@ -25,14 +25,22 @@ class Directory:
         self.mirror = kv.KvMirror(bucket)
         await self.mirror.start()
 
-    def addresses(self, service: str) -> list[str]:
-        return sorted(v["address"] for v in self.mirror.fresh(service + ".", self.ttl).values())
+    def addresses(self, service: str, host: str = "") -> list[str]:
+        """Fresh instances of the service; with `host`, only that storage host's."""
+        entries = self.mirror.fresh(service + ".", self.ttl).values()
+        return sorted(v["address"] for v in entries if not host or v.get("host") == host)
 
-    def pick(self, service: str, avoid: str = "") -> str:
-        """Round-robin over the fresh instances, skipping `avoid` when another exists."""
-        addresses = self.addresses(service)
+    def pick(self, service: str, avoid: str = "", host: str = "") -> str:
+        """Round-robin over the fresh instances (of one storage host, if
+        given), skipping `avoid` when another exists."""
+        addresses = self.addresses(service, host)
         if len(addresses) > 1 and avoid in addresses:
             addresses.remove(avoid)
+        if not addresses and host:
+            raise Unavailable(
+                f"storage host {host} has no {service} service running; this call needs that host",
+                "STORAGE_HOST_UNAVAILABLE", {"service": service, "host": host},
+            )
         if not addresses:
             raise Unavailable(
                 f"no {service} service instance is running; start one with `python -m {service}`",

@@ -4,12 +4,15 @@ the deadline clamped; the upstream status comes back as it was."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from ember import auth
 from ember.errors import PermissionDenied
 from ember.grpc_server import current_identity
 from api_gateway.directory import Directory
+from api_gateway.host_routes import ANY_HOST_WHEN_DOWN, HOST_ROUTED, storage_host
 
 ROUTES = {
     "/ember.v1.VolumeService/": "volume",
@@ -19,6 +22,7 @@ ROUTES = {
 }
 ADMIN_ONLY = {
     "/ember.v1.SchedulerService/ListPools",
+    "/ember.v1.VolumeService/ForceDetach",
     "/ember.v1.VolumeTypeService/CreateVolumeType",
     "/ember.v1.VolumeTypeService/UpdateVolumeType",
     "/ember.v1.VolumeTypeService/DeleteVolumeType",
@@ -62,9 +66,12 @@ class Proxy(grpc.GenericRpcHandler):
             raise PermissionDenied(f"{method.rsplit('/', 1)[1]} needs the admin role", metadata={"method": method})
         metadata = ((auth.INTERNAL_METADATA_KEY, auth.create_internal(identity, self.secret)),)
         timeout = clamp_timeout(context.time_remaining(), self.call_timeout)
+        host = await asyncio.to_thread(storage_host, method, request) if method in HOST_ROUTED else ""
+        if host and method in ANY_HOST_WHEN_DOWN and not self.directory.addresses(service, host):
+            host = ""
         address = ""
         for last_try in (False, True):
-            address = self.directory.pick(service, avoid=address)
+            address = self.directory.pick(service, avoid=address, host=host)
             call = self.directory.channel(address).unary_unary(method)
             try:
                 return await call(request, timeout=timeout, metadata=metadata)

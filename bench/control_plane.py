@@ -15,7 +15,6 @@ import json
 import os
 import pathlib
 import platform
-import secrets
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,7 @@ import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 
-from ember import auth, launcher
+from bench.local import local_ember
 from ember.v1 import volume_pb2, volume_pb2_grpc
 
 TARGET_P50_MS = 20.0
@@ -156,17 +155,6 @@ def report(figures: dict) -> str:
             f"({rate / TARGET_CREATES_PER_S:.2f}x the target)"
         )
     return "\n".join(lines)
-
-
-def local_ember(root: pathlib.Path) -> tuple[launcher.Mesh, str]:
-    """Ember as `ember up` runs it (SQLite, embedded nats-server), quotas off."""
-    secret = secrets.token_urlsafe(32)
-    mesh = launcher.Mesh(
-        root, {"EMBER_AUTH_SECRET": secret, "EMBER_QUOTA_VOLUMES": "-1", "EMBER_QUOTA_GIGABYTES": "-1"}
-    )
-    mesh.start_all()
-    token = auth.create_token(auth.Identity("bench", "bench"), secret.encode(), 3600)
-    return mesh, token
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,8 @@ class Settings:
     pool_capacity_gb: float = _setting(0.0, "capacity of each pool in GiB; 0 = the filesystem's")
     reserved_percentage: int = _setting(0, "share of each pool kept free (Cinder semantics)")
     max_over_subscription_ratio: float = _setting(20.0, "thin provisioning ratio")
+    nbd_address: str = _setting("127.0.0.1", "address the NBD exports of this storage host listen on")
+    nbdkit: str = _setting("nbdkit", "the nbdkit binary that serves NBD exports")
     backend_failure_cooloff: float = _setting(60.0, "seconds a backend that failed a create is skipped")
     report_interval: float = _setting(5.0, "seconds between capacity reports")
     service_down_after: float = _setting(60.0, "a pool silent this long is never chosen")

@@ -72,9 +72,29 @@ class Volume(BaseModel):
     # Copied so that reading a volume needs no join; a rename updates it.
     volume_type_name = peewee.CharField(max_length=255)
     availability_zone = peewee.CharField(max_length=255, default="")
+    # From the type when the volume was made: may it have several attachments?
+    multiattach = peewee.BooleanField(default=False)
     metadata = JSONField(default=dict)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
+
+
+class Attachment(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=36)
+    # RESTRICT: a volume row cannot go while an attachment refers to it.
+    volume = peewee.ForeignKeyField(Volume, column_name="volume_id", on_delete="RESTRICT", index=True)
+    project_id = peewee.CharField(max_length=255, index=True)
+    instance_id = peewee.CharField(max_length=255)
+    status = peewee.CharField(max_length=32)
+    mode = peewee.CharField(max_length=2, default="rw")
+    # The storage host that exports the volume: the one whose service serves this attachment.
+    host = peewee.CharField(max_length=255, index=True)
+    connector = JSONField(null=True)
+    connection_info = JSONField(null=True)
+    status_detail = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+    attached_at = peewee.DateTimeField(null=True)
 
 
 class Operation(BaseModel):
@@ -136,7 +156,7 @@ DEFAULT_VOLUME_TYPE = "default"
 
 
 def _v1(db: peewee.Database) -> None:
-    db.create_tables([Volume, Operation, VolumeType, QuotaLimit, QuotaUsage])
+    db.create_tables([Volume, Attachment, Operation, VolumeType, QuotaLimit, QuotaUsage])
     VolumeType.create(
         id=str(uuid.uuid4()), name=DEFAULT_VOLUME_TYPE, description="used when a create names no type", is_default=True
     )

@@ -18,6 +18,7 @@ CAPABILITY_SCOPE = "capabilities"
 PROVISIONING_TYPE = "provisioning:type"
 AVAILABILITY_ZONES = "RESKEY:availability_zones"
 PROVISIONING_TYPES = ("thin", "thick")
+MULTIATTACH = "multiattach"
 
 _NUMERIC: dict[str, Callable[[float, float], bool]] = {
     "=": operator.ge,
@@ -119,6 +120,11 @@ def unmet(capabilities: dict[str, str], extra_specs: dict[str, str]) -> list[str
 def zones(extra_specs: dict[str, str]) -> list[str]:
     """The zones a type restricts its volumes to; empty means any."""
     return [z.strip() for z in extra_specs.get(AVAILABILITY_ZONES, "").split(",") if z.strip()]
+
+
+def multiattach(extra_specs: dict[str, str]) -> bool:
+    """Whether a type lets its volumes have several attachments at once ("multiattach": "<is> True")."""
+    return MULTIATTACH in extra_specs and matches("True", extra_specs[MULTIATTACH])
 
 
 def thick(extra_specs: dict[str, str]) -> bool:

@@ -121,7 +121,7 @@ async def run(
         authenticate = (bearer_authenticator if public else internal_authenticator)(runtime.secret)
         await runtime.serve(service, [IdentityInterceptor(authenticate)])
         await service.start(runtime)
-        await runtime.register()
+        await runtime.register(getattr(service, "registry_extra", None))
         log.info("%s %s serving on %s", service.name, runtime.instance_id, runtime.address)
         print(f"{service.name} ready on {runtime.address}", flush=True)
         await wait_for_signal()

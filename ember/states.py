@@ -13,15 +13,57 @@ AVAILABLE = "available"
 DELETING = "deleting"
 ERROR = "error"
 ERROR_DELETING = "error_deleting"
+RESERVED = "reserved"
+ATTACHING = "attaching"
+IN_USE = "in-use"
+DETACHING = "detaching"
+
+# While attachments come and go, a volume's status follows them
+# (attach_status): the most advanced attachment sets it.
+ATTACH_FLOW = (AVAILABLE, RESERVED, ATTACHING, IN_USE, DETACHING)
+_FOLLOWING = frozenset(ATTACH_FLOW) - {AVAILABLE}
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     CREATING: frozenset({AVAILABLE, ERROR}),
-    AVAILABLE: frozenset({DELETING}),
+    AVAILABLE: frozenset({DELETING, RESERVED, ATTACHING}),
+    RESERVED: frozenset(ATTACH_FLOW) - {RESERVED},
+    ATTACHING: frozenset(ATTACH_FLOW) - {ATTACHING},
+    IN_USE: frozenset(_FOLLOWING) - {IN_USE},
+    DETACHING: frozenset(ATTACH_FLOW) - {DETACHING},
     ERROR: frozenset({DELETING}),
     ERROR_DELETING: frozenset({DELETING}),
     DELETING: frozenset({ERROR_DELETING}),
 }
 DELETABLE = frozenset(s for s, targets in TRANSITIONS.items() if DELETING in targets)
+# An attachment may be made from these; the last three only for multi-attach volumes.
+ATTACHABLE = frozenset({AVAILABLE, RESERVED, ATTACHING, IN_USE})
+
+# Attachment statuses, and the volume status each one leads to, strongest first.
+ATTACHMENT_RESERVED = "reserved"
+ATTACHMENT_ATTACHING = "attaching"
+ATTACHMENT_ATTACHED = "attached"
+ATTACHMENT_DETACHING = "detaching"
+ATTACHMENT_ERROR_ATTACHING = "error_attaching"
+_BY_ATTACHMENT = (
+    (ATTACHMENT_ATTACHED, IN_USE),
+    (ATTACHMENT_ATTACHING, ATTACHING),
+    (ATTACHMENT_RESERVED, RESERVED),
+    (ATTACHMENT_DETACHING, DETACHING),
+)
+
+
+def attach_status(attachment_statuses: Iterable[str]) -> str:
+    """The status a volume takes from its attachments; failed ones count for nothing."""
+    present = set(attachment_statuses)
+    for attachment_status, volume_status in _BY_ATTACHMENT:
+        if attachment_status in present:
+            return volume_status
+    return AVAILABLE
+
+
+def predecessors(new: str) -> list[str]:
+    """The statuses a volume may be in to move to `new`."""
+    return sorted(s for s, targets in TRANSITIONS.items() if new in targets)
 
 
 class InvalidTransition(ValueError):

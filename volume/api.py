@@ -1,5 +1,6 @@
-"""VolumeService gRPC entrypoints: validate, hand the work to volume.manager
-in a thread, publish what the transaction queued, translate the answer."""
+"""VolumeService gRPC entrypoints for volumes (attachments come from
+volume.attachment_api): validate, hand the work to volume.manager, publish
+what the transaction queued, translate the answer."""
 
 from __future__ import annotations
 
@@ -14,14 +15,19 @@ from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import volume_pb2, volume_pb2_grpc
 from volume import manager, validation
+from volume.attachment_api import AttachmentEndpoints
 from volume.convert import to_proto
+from volume.exports import Exports
 
 UPDATABLE = ("name", "description", "metadata")
 
 
-class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
-    def __init__(self, settings: Settings, bus: Bus, secret: bytes, known_zones: Callable[[], set[str]]):
+class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
+    def __init__(
+        self, settings: Settings, bus: Bus, secret: bytes, known_zones: Callable[[], set[str]], exports: Exports
+    ):
         self.settings, self.bus, self.secret, self.known_zones = settings, bus, secret, known_zones
+        self.exports = exports
 
     async def _started(self, started: manager.Started):
         op = started.operation

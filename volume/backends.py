@@ -99,6 +99,11 @@ def configs(settings: Settings) -> list[BackendConfig]:
     return found
 
 
+def host_of(pool_name: str) -> str:
+    """The storage host of a pool named host@backend#pool."""
+    return pool_name.partition("@")[0]
+
+
 def backend_of(pool_name: str) -> str:
     """The backend of a pool named host@backend#pool."""
     return pool_name.partition("@")[2].partition("#")[0]

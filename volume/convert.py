@@ -1,10 +1,10 @@
-"""Volume rows as ember.v1.Volume messages."""
+"""Volume and attachment rows as ember.v1 messages."""
 
 from __future__ import annotations
 
 from ember import messages
-from ember.db import Volume
-from ember.v1 import volume_pb2
+from ember.db import Attachment, Volume
+from ember.v1 import attachment_pb2, volume_pb2
 
 STATUS = {
     "creating": volume_pb2.VOLUME_STATUS_CREATING,
@@ -12,6 +12,10 @@ STATUS = {
     "deleting": volume_pb2.VOLUME_STATUS_DELETING,
     "error": volume_pb2.VOLUME_STATUS_ERROR,
     "error_deleting": volume_pb2.VOLUME_STATUS_ERROR_DELETING,
+    "reserved": volume_pb2.VOLUME_STATUS_RESERVED,
+    "attaching": volume_pb2.VOLUME_STATUS_ATTACHING,
+    "in-use": volume_pb2.VOLUME_STATUS_IN_USE,
+    "detaching": volume_pb2.VOLUME_STATUS_DETACHING,
 }
 
 
@@ -29,6 +33,35 @@ def to_proto(row: Volume) -> volume_pb2.Volume:
         metadata=row.metadata or {},
         volume_type=row.volume_type_name,
         availability_zone=row.availability_zone,
+        multiattach=row.multiattach,
         created_at=messages.timestamp(row.created_at),
         updated_at=messages.timestamp(row.updated_at),
+    )
+
+
+ATTACHMENT_STATUS = {
+    "reserved": attachment_pb2.ATTACHMENT_STATUS_RESERVED,
+    "attaching": attachment_pb2.ATTACHMENT_STATUS_ATTACHING,
+    "attached": attachment_pb2.ATTACHMENT_STATUS_ATTACHED,
+    "detaching": attachment_pb2.ATTACHMENT_STATUS_DETACHING,
+    "error_attaching": attachment_pb2.ATTACHMENT_STATUS_ERROR_ATTACHING,
+}
+MODES = {"rw": attachment_pb2.ATTACH_MODE_RW, "ro": attachment_pb2.ATTACH_MODE_RO}
+
+
+def attachment_to_proto(row: Attachment) -> attachment_pb2.Attachment:
+    info = row.connection_info or {}
+    return attachment_pb2.Attachment(
+        id=row.id,
+        volume_id=row.volume_id,
+        instance_id=row.instance_id,
+        status=ATTACHMENT_STATUS[row.status],
+        mode=MODES[row.mode],
+        connector=attachment_pb2.Connector(**row.connector) if row.connector else None,
+        connection_info=attachment_pb2.ConnectionInfo(**info) if info else None,
+        status_detail=row.status_detail,
+        project_id=row.project_id,
+        created_at=messages.timestamp(row.created_at),
+        updated_at=messages.timestamp(row.updated_at),
+        attached_at=messages.timestamp(row.attached_at),
     )

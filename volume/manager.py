@@ -8,11 +8,12 @@ import uuid
 
 from ember import extra_specs, operations, pagination, quota, states, subjects
 from ember.auth import Identity
-from ember.db import Operation, Volume, utcnow, write_transaction
+from ember.db import Attachment, Operation, Volume, utcnow, write_transaction
 from ember.errors import FailedPrecondition, InvalidArgument, NotFound
 from ember.outbox import Task
 from ember.prepared import Param, Prepared, PreparedInsert
 from volume import types
+from volume.backends import host_of
 from volume.convert import to_proto
 
 
@@ -28,10 +29,6 @@ class Started:
     operation: Operation
     task: Task | None
     finished_status: str | None = None
-
-
-def host_of(pool_name: str) -> str:
-    return pool_name.partition("@")[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +81,7 @@ def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, 
             volume_type=volume_type.id,
             volume_type_name=volume_type.name,
             availability_zone=new.availability_zone,
+            multiattach=extra_specs.multiattach(volume_type.extra_specs),
         )
         payload = {
             "verb": "create", "operation_id": op_id, "volume_id": volume_id, "size_gb": new.size_gb, "tried": [],
@@ -130,6 +128,12 @@ def delete_volume(identity: Identity, volume_id: str, request_id: str, retry_aft
         if replay:
             return Started(replay, None)
         volume = get_volume(identity, volume_id)
+        attached = Attachment.select().where(Attachment.volume == volume.id).count()
+        if attached:
+            raise FailedPrecondition(
+                f"volume {volume_id} has {attached} attachment(s); delete them (detach) first",
+                "VOLUME_ATTACHED", {"volume_id": volume_id, "status": volume.status, "attachments": attached},
+            )
         if volume.status not in states.DELETABLE:
             raise FailedPrecondition(
                 f"volume {volume_id} is {volume.status}; only volumes that are "

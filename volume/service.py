@@ -12,9 +12,12 @@ from ember.runtime import Runtime
 from ember.v1 import quota_pb2_grpc, volume_pb2_grpc, volume_type_pb2_grpc
 from volume.api import VolumeApi
 from volume.backends import Backends
+from volume.exports import Exports
 from volume.host_tasks import HostTasks
 from volume.quota_api import QuotaApi
+from volume.recovery import recover_attachments
 from volume.reporter import CapacityReporter
+from volume.targets.nbd import NbdTarget
 from volume.types_api import VolumeTypeApi
 
 
@@ -26,7 +29,10 @@ class VolumeService:
         self.runtime = runtime
         self.backends = Backends(settings)
         self.reports: kv.KvMirror | None = None
-        self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones)
+        nbd = NbdTarget(settings.data_path / "exports", settings.nbd_address, settings.nbdkit)
+        self.exports = Exports(settings.host, self.backends, nbd)
+        self.registry_extra = {"host": settings.host}
+        self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones, self.exports)
         self.types = VolumeTypeApi(runtime.secret)
         self.quotas = QuotaApi(settings)
         self.reporter = CapacityReporter(settings, self.backends)
@@ -48,6 +54,7 @@ class VolumeService:
 
     async def start(self, runtime: Runtime) -> None:
         s = runtime.settings
+        await recover_attachments(s.host, self.exports)
         tasks = HostTasks(runtime.bus, self.backends, self.reporter, s.availability_zone, s.outbox_retry_after)
         await runtime.bus.consume(
             subjects.volume_tasks(s.host), subjects.volume_durable(s.host), tasks.handle,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ember import config
-from ember.cli import tokens, up, volumes
+from ember.cli import attach, tokens, up, volumes
 
 
 def parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_parser(commands, settings_parent)
     tokens.add_parser(commands, settings_parent)
     volumes.add_parser(commands)
+    attach.add_parser(commands)
     return root
 
 

@@ -1,5 +1,6 @@
 import datetime
 
+from ember.v1 import attachment_pb2 as _attachment_pb2
 from google.longrunning import operations_pb2 as _operations_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -20,15 +21,23 @@ class VolumeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VOLUME_STATUS_DELETING: _ClassVar[VolumeStatus]
     VOLUME_STATUS_ERROR: _ClassVar[VolumeStatus]
     VOLUME_STATUS_ERROR_DELETING: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_RESERVED: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_ATTACHING: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_IN_USE: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_DETACHING: _ClassVar[VolumeStatus]
 VOLUME_STATUS_UNSPECIFIED: VolumeStatus
 VOLUME_STATUS_CREATING: VolumeStatus
 VOLUME_STATUS_AVAILABLE: VolumeStatus
 VOLUME_STATUS_DELETING: VolumeStatus
 VOLUME_STATUS_ERROR: VolumeStatus
 VOLUME_STATUS_ERROR_DELETING: VolumeStatus
+VOLUME_STATUS_RESERVED: VolumeStatus
+VOLUME_STATUS_ATTACHING: VolumeStatus
+VOLUME_STATUS_IN_USE: VolumeStatus
+VOLUME_STATUS_DETACHING: VolumeStatus
 
 class Volume(_message.Message):
-    __slots__ = ("id", "name", "description", "size_gb", "status", "status_detail", "project_id", "user_id", "host", "metadata", "created_at", "updated_at", "volume_type", "availability_zone")
+    __slots__ = ("id", "name", "description", "size_gb", "status", "status_detail", "project_id", "user_id", "host", "metadata", "created_at", "updated_at", "volume_type", "availability_zone", "multiattach")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +59,7 @@ class Volume(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     VOLUME_TYPE_FIELD_NUMBER: _ClassVar[int]
     AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    MULTIATTACH_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -64,7 +74,8 @@ class Volume(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     volume_type: str
     availability_zone: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., size_gb: _Optional[int] = ..., status: _Optional[_Union[VolumeStatus, str]] = ..., status_detail: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., host: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., volume_type: _Optional[str] = ..., availability_zone: _Optional[str] = ...) -> None: ...
+    multiattach: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., size_gb: _Optional[int] = ..., status: _Optional[_Union[VolumeStatus, str]] = ..., status_detail: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., host: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., volume_type: _Optional[str] = ..., availability_zone: _Optional[str] = ..., multiattach: _Optional[bool] = ...) -> None: ...
 
 class CreateVolumeRequest(_message.Message):
     __slots__ = ("size_gb", "name", "description", "metadata", "request_id", "volume_type", "availability_zone")

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from ember.v1 import attachment_pb2 as ember_dot_v1_dot_attachment__pb2
 from ember.v1 import volume_pb2 as ember_dot_v1_dot_volume__pb2
 from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 
@@ -61,6 +62,41 @@ class VolumeServiceStub:
                 request_serializer=ember_dot_v1_dot_volume__pb2.DeleteVolumeRequest.SerializeToString,
                 response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.CreateAttachment = channel.unary_unary(
+                '/ember.v1.VolumeService/CreateAttachment',
+                request_serializer=ember_dot_v1_dot_attachment__pb2.CreateAttachmentRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+                _registered_method=True)
+        self.GetAttachment = channel.unary_unary(
+                '/ember.v1.VolumeService/GetAttachment',
+                request_serializer=ember_dot_v1_dot_attachment__pb2.GetAttachmentRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+                _registered_method=True)
+        self.ListAttachments = channel.unary_unary(
+                '/ember.v1.VolumeService/ListAttachments',
+                request_serializer=ember_dot_v1_dot_attachment__pb2.ListAttachmentsRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_attachment__pb2.ListAttachmentsResponse.FromString,
+                _registered_method=True)
+        self.UpdateAttachment = channel.unary_unary(
+                '/ember.v1.VolumeService/UpdateAttachment',
+                request_serializer=ember_dot_v1_dot_attachment__pb2.UpdateAttachmentRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+                _registered_method=True)
+        self.CompleteAttachment = channel.unary_unary(
+                '/ember.v1.VolumeService/CompleteAttachment',
+                request_serializer=ember_dot_v1_dot_attachment__pb2.CompleteAttachmentRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+                _registered_method=True)
+        self.DeleteAttachment = channel.unary_unary(
+                '/ember.v1.VolumeService/DeleteAttachment',
+                request_serializer=ember_dot_v1_dot_attachment__pb2.DeleteAttachmentRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_attachment__pb2.DeleteAttachmentResponse.FromString,
+                _registered_method=True)
+        self.ForceDetach = channel.unary_unary(
+                '/ember.v1.VolumeService/ForceDetach',
+                request_serializer=ember_dot_v1_dot_attachment__pb2.ForceDetachRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_attachment__pb2.ForceDetachResponse.FromString,
+                _registered_method=True)
 
 
 class VolumeServiceServicer:
@@ -102,6 +138,57 @@ class VolumeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAttachment(self, request, context):
+        """Holds an available volume (or an in-use multi-attach one) for an
+        instance; with a connector, also exports it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAttachment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAttachments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAttachment(self, request, context):
+        """Exports the volume to the connector on the volume's host and returns
+        the connection info in the attachment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteAttachment(self, request, context):
+        """The compute host connected: the attachment is attached, the volume in-use.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAttachment(self, request, context):
+        """Removes the export and the attachment; the volume's status follows from
+        the attachments left.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForceDetach(self, request, context):
+        """Admin only: removes any project's attachment, whatever its status, even
+        while its storage host is down (the host drops the export when it returns).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VolumeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +216,41 @@ def add_VolumeServiceServicer_to_server(servicer, server):
                     servicer.DeleteVolume,
                     request_deserializer=ember_dot_v1_dot_volume__pb2.DeleteVolumeRequest.FromString,
                     response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'CreateAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAttachment,
+                    request_deserializer=ember_dot_v1_dot_attachment__pb2.CreateAttachmentRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_attachment__pb2.Attachment.SerializeToString,
+            ),
+            'GetAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAttachment,
+                    request_deserializer=ember_dot_v1_dot_attachment__pb2.GetAttachmentRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_attachment__pb2.Attachment.SerializeToString,
+            ),
+            'ListAttachments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAttachments,
+                    request_deserializer=ember_dot_v1_dot_attachment__pb2.ListAttachmentsRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_attachment__pb2.ListAttachmentsResponse.SerializeToString,
+            ),
+            'UpdateAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAttachment,
+                    request_deserializer=ember_dot_v1_dot_attachment__pb2.UpdateAttachmentRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_attachment__pb2.Attachment.SerializeToString,
+            ),
+            'CompleteAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteAttachment,
+                    request_deserializer=ember_dot_v1_dot_attachment__pb2.CompleteAttachmentRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_attachment__pb2.Attachment.SerializeToString,
+            ),
+            'DeleteAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAttachment,
+                    request_deserializer=ember_dot_v1_dot_attachment__pb2.DeleteAttachmentRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_attachment__pb2.DeleteAttachmentResponse.SerializeToString,
+            ),
+            'ForceDetach': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForceDetach,
+                    request_deserializer=ember_dot_v1_dot_attachment__pb2.ForceDetachRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_attachment__pb2.ForceDetachResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +389,195 @@ class VolumeService:
             '/ember.v1.VolumeService/DeleteVolume',
             ember_dot_v1_dot_volume__pb2.DeleteVolumeRequest.SerializeToString,
             google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/CreateAttachment',
+            ember_dot_v1_dot_attachment__pb2.CreateAttachmentRequest.SerializeToString,
+            ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/GetAttachment',
+            ember_dot_v1_dot_attachment__pb2.GetAttachmentRequest.SerializeToString,
+            ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAttachments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/ListAttachments',
+            ember_dot_v1_dot_attachment__pb2.ListAttachmentsRequest.SerializeToString,
+            ember_dot_v1_dot_attachment__pb2.ListAttachmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/UpdateAttachment',
+            ember_dot_v1_dot_attachment__pb2.UpdateAttachmentRequest.SerializeToString,
+            ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/CompleteAttachment',
+            ember_dot_v1_dot_attachment__pb2.CompleteAttachmentRequest.SerializeToString,
+            ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/DeleteAttachment',
+            ember_dot_v1_dot_attachment__pb2.DeleteAttachmentRequest.SerializeToString,
+            ember_dot_v1_dot_attachment__pb2.DeleteAttachmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForceDetach(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/ForceDetach',
+            ember_dot_v1_dot_attachment__pb2.ForceDetachRequest.SerializeToString,
+            ember_dot_v1_dot_attachment__pb2.ForceDetachResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,7 @@ token, create/list/show/delete volumes, then Ctrl-C stops every process."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,6 +51,25 @@ def test_ember_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
         assert volume["id"] in listed.stdout and "available" in listed.stdout
         shown = ember("volume", "show", volume["id"])
         assert "status" in shown.stdout and "available" in shown.stdout
+
+        attached = ember("attach", volume["id"], "--instance", "vm-1", "--json")
+        assert attached.returncode == 0, attached.stderr
+        attachment = json.loads(attached.stdout)
+        assert attachment["status"] == "ATTACHMENT_STATUS_ATTACHED"
+        assert os.path.exists(attachment["connection_info"]["data"]["device_path"])
+        second = ember("attach", volume["id"], "--instance", "vm-2")
+        assert second.returncode == 1 and "FAILED_PRECONDITION" in second.stderr and "in-use" in second.stderr
+        busy = ember("volume", "delete", volume["id"])
+        assert busy.returncode == 1 and "VOLUME_ATTACHED" in busy.stderr
+        assert attachment["id"] in ember("attachment", "list").stdout
+        assert ember("detach", attachment["id"]).returncode == 0
+
+        if shutil.which("nbdkit") and shutil.which("nbdinfo"):
+            over_nbd = ember("attach", volume["id"], "--instance", "vm-1", "--transport", "nbd")
+            assert over_nbd.returncode == 0, over_nbd.stderr
+            assert over_nbd.stdout.startswith("nbd://127.0.0.1:")
+            (listed,) = json.loads(ember("attachment", "list", "--volume", volume["id"], "--json").stdout)
+            assert ember("detach", listed["id"]).returncode == 0
 
         bad = ember("volume", "create", "--size", "0")
         assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "size_gb" in bad.stderr

@@ -28,6 +28,15 @@ def make_volume(status: str) -> str:
         ("error", "deleting"),
         ("error_deleting", "deleting"),
         ("deleting", "error_deleting"),
+        ("available", "reserved"),
+        ("available", "attaching"),
+        ("reserved", "attaching"),
+        ("reserved", "available"),
+        ("attaching", "in-use"),
+        ("attaching", "available"),
+        ("in-use", "detaching"),
+        ("detaching", "available"),
+        ("detaching", "in-use"),
     ],
 )
 def test_allowed_transitions(current, new):
@@ -43,6 +52,13 @@ def test_allowed_transitions(current, new):
         ("deleting", "available"),
         ("error", "available"),
         ("unknown", "available"),
+        ("available", "in-use"),
+        ("in-use", "available"),
+        ("in-use", "deleting"),
+        ("reserved", "deleting"),
+        ("creating", "reserved"),
+        ("error", "reserved"),
+        ("deleting", "in-use"),
     ],
 )
 def test_forbidden_transitions(current, new):
@@ -80,3 +96,24 @@ def test_cas_refuses_a_forbidden_transition_before_touching_the_row(database):
 
 def test_cas_on_a_missing_volume_is_false(database):
     assert not states.cas_status(str(uuid.uuid4()), ["creating"], "available")
+
+
+@pytest.mark.parametrize(
+    "attachments, status",
+    [
+        ([], "available"),
+        (["error_attaching"], "available"),
+        (["reserved"], "reserved"),
+        (["reserved", "attaching"], "attaching"),
+        (["attaching", "attached", "reserved"], "in-use"),
+        (["detaching"], "detaching"),
+        (["detaching", "attached"], "in-use"),
+    ],
+)
+def test_a_volume_status_follows_its_strongest_attachment(attachments, status):
+    assert states.attach_status(attachments) == status
+
+
+def test_predecessors_are_read_off_the_table():
+    assert states.predecessors("in-use") == ["attaching", "detaching", "reserved"]
+    assert states.predecessors("available") == ["attaching", "creating", "detaching", "reserved"]

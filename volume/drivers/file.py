@@ -52,6 +52,7 @@ class FileDriver:
             "volume_backend_name": config.name,
             "thin_provisioning_support": str(config.thin),
             "thick_provisioning_support": str(not config.thin),
+            "multiattach": "True",
             **config.capabilities,
         }
         self._lock = threading.Lock()

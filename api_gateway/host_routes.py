@@ -1,0 +1,40 @@
+"""Calls that need the volume's own storage host (its driver exports or
+unexports the volume) go to that host's volume service: the storage host is
+looked up from the id in the request."""
+
+from __future__ import annotations
+
+from google.protobuf.message import DecodeError
+
+from ember.db import Attachment, Volume
+from ember.prepared import Param, Prepared
+from ember.v1 import attachment_pb2
+
+_VOLUME_HOST = Prepared(lambda: Volume.select(Volume.host).where(Volume.id == Param("id")))
+_ATTACHMENT_HOST = Prepared(lambda: Attachment.select(Attachment.host).where(Attachment.id == Param("id")))
+
+# method -> (request message, field holding the id, what the id names)
+HOST_ROUTED = {
+    "/ember.v1.VolumeService/CreateAttachment": (attachment_pb2.CreateAttachmentRequest, "volume_id", _VOLUME_HOST),
+    "/ember.v1.VolumeService/UpdateAttachment": (attachment_pb2.UpdateAttachmentRequest, "attachment_id", _ATTACHMENT_HOST),
+    "/ember.v1.VolumeService/DeleteAttachment": (attachment_pb2.DeleteAttachmentRequest, "attachment_id", _ATTACHMENT_HOST),
+    "/ember.v1.VolumeService/ForceDetach": (attachment_pb2.ForceDetachRequest, "attachment_id", _ATTACHMENT_HOST),
+}
+# Served by any instance while the host is away: the record goes, and the
+# host drops the export when it returns.
+ANY_HOST_WHEN_DOWN = {"/ember.v1.VolumeService/ForceDetach"}
+
+
+def storage_host(method: str, request: bytes) -> str:
+    """The storage host a call must reach, or '' when any instance will do
+    (including ids that name nothing: any instance answers NOT_FOUND)."""
+    route = HOST_ROUTED.get(method)
+    if route is None:
+        return ""
+    message_type, field, lookup = route
+    try:
+        resource_id = getattr(message_type.FromString(request), field)
+    except DecodeError:
+        return ""
+    row = lookup.first(id=resource_id) if resource_id else None
+    return row.host.partition("@")[0] if row is not None else ""

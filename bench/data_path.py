@@ -1,0 +1,137 @@
+"""Data-path benchmark: sequential 1 MiB writes and reads of a 1 GiB volume
+through its NBD export (nbdkit) and directly on the volume's file, with the
+same client (nbdcopy, one connection, one request in flight), printing MiB/s
+for both and their ratio. Target: NBD at 80% or more of direct.
+
+Writes end with a flush, so both reach the disk. Reads are measured cold:
+the page cache is dropped before each run (this needs root), because a read
+served from memory measures memcpy, which no network protocol can match; the
+warm figures are printed too, for information.
+
+    python -m bench.data_path
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+
+from bench.local import local_ember
+from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
+
+MIB = 1024 * 1024
+TARGET_RATIO = 0.8
+SEQUENTIAL = ["--request-size=1048576", "--connections=1", "--requests=1", "--no-extents"]
+
+
+def drop_caches() -> bool:
+    """Empties the page cache; False where that is not allowed."""
+    os.sync()
+    try:
+        pathlib.Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def copy_seconds(source: str, destination: str, flush: bool, cold: bool) -> float:
+    command = ["nbdcopy", *SEQUENTIAL, *(["--flush"] if flush else []), source, destination]
+    if cold:
+        drop_caches()
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    return time.perf_counter() - started
+
+
+def rates(size: int, runs: int, pairs: dict[str, tuple[str, str]], flush: bool = False, cold: bool = False):
+    """MiB/s of each (source, destination) pair's median run. The pairs take
+    turns, so that caches below this machine (a virtual disk's host) favour
+    none of them."""
+    seconds: dict[str, list[float]] = {name: [] for name in pairs}
+    for _ in range(runs):
+        for name, (source, destination) in pairs.items():
+            seconds[name].append(copy_seconds(source, destination, flush, cold))
+    return {name: size / MIB / statistics.median(times) for name, times in seconds.items()}
+
+
+def attach_over_nbd(address: str, token: str, size_gb: int) -> tuple[str, str]:
+    """(volume id, NBD URI) of a new volume attached over NBD."""
+    channel = grpc.insecure_channel(address)
+    metadata = (("authorization", f"Bearer {token}"),)
+    stub = volume_pb2_grpc.VolumeServiceStub(channel)
+    from google.longrunning import operations_pb2, operations_pb2_grpc
+    from google.protobuf import duration_pb2
+
+    op = stub.CreateVolume(volume_pb2.CreateVolumeRequest(size_gb=size_gb, name="data-path"), metadata=metadata)
+    op = operations_pb2_grpc.OperationsStub(channel).WaitOperation(
+        operations_pb2.WaitOperationRequest(name=op.name, timeout=duration_pb2.Duration(seconds=60)),
+        metadata=metadata, timeout=70,
+    )
+    volume = volume_pb2.Volume()
+    op.response.Unpack(volume)
+    connector = attachment_pb2.Connector(host="bench-compute", transports=["nbd"])
+    attachment = stub.CreateAttachment(
+        attachment_pb2.CreateAttachmentRequest(volume_id=volume.id, instance_id="bench", connector=connector),
+        metadata=metadata, timeout=60,
+    )
+    stub.CompleteAttachment(attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id), metadata=metadata)
+    return volume.id, attachment.connection_info.data["uri"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gb", type=int, default=1, help="volume size (default 1 GiB)")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each measurement; the median counts")
+    parser.add_argument("--json", type=pathlib.Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    size = args.size_gb * 1024 * MIB
+    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
+        root = pathlib.Path(tmp)
+        source = root / "source.bin"
+        with open(source, "wb") as f:
+            for _ in range(size // (64 * MIB)):
+                f.write(os.urandom(64 * MIB))
+        mesh, token = local_ember(root / "ember")
+        try:
+            volume_id, uri = attach_over_nbd(mesh.gateway, token, args.size_gb)
+            path = str(root / "ember" / "volumes" / "file" / "default" / f"volume-{volume_id}")
+            cold = drop_caches()
+            figures = {"size_mib": size // MIB, "reads_cold": cold}
+            figures.update(rates(size, args.runs, {"write_direct": (str(source), path),
+                                                   "write_nbd": (str(source), uri)}, flush=True))
+            figures.update(rates(size, args.runs, {"read_direct": (path, "null:"), "read_nbd": (uri, "null:")},
+                                 cold=cold))
+            figures.update(rates(size, args.runs, {"warm_read_direct": (path, "null:"),
+                                                   "warm_read_nbd": (uri, "null:")}))
+        finally:
+            mesh.stop()
+    print(f"Sequential 1 MiB requests on a {args.size_gb} GiB volume (nbdcopy, 1 connection, 1 request in flight)\n")
+    print(f"{'':6}  {'direct MiB/s':>12}  {'NBD MiB/s':>10}  {'NBD/direct':>10}")
+    met = True
+    for kind in ("write", "read"):
+        ratio = figures[f"{kind}_nbd"] / figures[f"{kind}_direct"]
+        figures[f"{kind}_ratio"] = ratio
+        met &= ratio >= TARGET_RATIO
+        print(f"{kind:6}  {figures[f'{kind}_direct']:>12.0f}  {figures[f'{kind}_nbd']:>10.0f}  {ratio:>10.2f}")
+    warm = figures["warm_read_nbd"] / figures["warm_read_direct"]
+    print(f"{'(warm)':6}  {figures['warm_read_direct']:>12.0f}  {figures['warm_read_nbd']:>10.0f}  {warm:>10.2f}"
+          "   reads from the page cache, for information")
+    if not figures["reads_cold"]:
+        print("\nthe page cache could not be dropped (needs root): the read figures above are warm")
+    print(f"\ntarget NBD >= {TARGET_RATIO:.0%} of direct: {'met' if met else 'MISSED'}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

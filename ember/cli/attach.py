@@ -1,0 +1,141 @@
+"""`ember attach` and `ember detach`: the compute host's side of Cinder's
+attach flow. Attach reserves the volume for an instance, sends this host's
+connector, checks that the export answers, completes the attachment and
+prints what a hypervisor would open (the NBD URI or the file's path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import grpc
+from google.protobuf import json_format
+
+from ember import config
+from ember.cli.client import CliError, connect, describe
+from ember.v1 import attachment_pb2, volume_pb2_grpc
+
+PROBE_TIMEOUT = 30
+
+
+def connector(args) -> attachment_pb2.Connector:
+    return attachment_pb2.Connector(
+        host=args.host, ip=args.ip, initiator=f"ember:{args.host}", transports=args.transport or ["local", "nbd"]
+    )
+
+
+def target(info: attachment_pb2.ConnectionInfo) -> str:
+    """What a hypervisor opens: the NBD URI or the local path."""
+    return info.data["uri"] if info.driver_volume_type == "nbd" else info.data["device_path"]
+
+
+def probe(info: attachment_pb2.ConnectionInfo) -> None:
+    """Connects to the export once, as a hypervisor would; raises CliError if it does not answer."""
+    where = target(info)
+    if info.driver_volume_type == "local":
+        mode = os.R_OK | (os.W_OK if info.access_mode == "rw" else 0)
+        if not os.access(where, mode):
+            raise CliError(f"{where} is not accessible from this host")
+        return
+    tool = shutil.which("nbdinfo") or shutil.which("qemu-img")
+    if tool is None:
+        raise CliError("checking the NBD export needs nbdinfo (libnbd-bin) or qemu-img (qemu-utils) on this host")
+    command = [tool, "--size", where] if tool.endswith("nbdinfo") else [tool, "info", "-f", "raw", where]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
+    if done.returncode != 0:
+        raise CliError(f"the export {where} does not answer: {done.stderr.strip()}")
+
+
+def attach(args) -> None:
+    channel, metadata = connect()
+    stub = volume_pb2_grpc.VolumeServiceStub(channel)
+    mode = attachment_pb2.ATTACH_MODE_RO if args.read_only else attachment_pb2.ATTACH_MODE_RW
+    try:
+        attachment = stub.CreateAttachment(
+            attachment_pb2.CreateAttachmentRequest(
+                volume_id=args.volume, instance_id=args.instance, connector=connector(args), mode=mode
+            ),
+            metadata=metadata, timeout=60,
+        )
+        try:
+            probe(attachment.connection_info)
+        except CliError:
+            stub.DeleteAttachment(attachment_pb2.DeleteAttachmentRequest(attachment_id=attachment.id),
+                                  metadata=metadata, timeout=60)
+            raise
+        attachment = stub.CompleteAttachment(
+            attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id), metadata=metadata, timeout=60
+        )
+    except grpc.RpcError as error:
+        raise CliError(describe(error))
+    if args.json:
+        print(json.dumps(_as_dict(attachment), indent=2))
+    else:
+        print(f"attachment {attachment.id}", file=sys.stderr)
+        print(target(attachment.connection_info))
+
+
+def _as_dict(message) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def list_attachments(args) -> None:
+    channel, metadata = connect()
+    stub = volume_pb2_grpc.VolumeServiceStub(channel)
+    found, token = [], ""
+    try:
+        while True:
+            page = stub.ListAttachments(
+                attachment_pb2.ListAttachmentsRequest(volume_id=args.volume or "", page_size=1000, page_token=token),
+                metadata=metadata, timeout=30,
+            )
+            found.extend(page.attachments)
+            token = page.next_page_token
+            if not token:
+                break
+    except grpc.RpcError as error:
+        raise CliError(describe(error))
+    if args.json:
+        print(json.dumps([_as_dict(a) for a in found], indent=2))
+        return
+    print(f"{'ID':<36}  {'VOLUME':<36}  {'INSTANCE':<12}  {'STATUS':<10}  TARGET")
+    for a in found:
+        status = attachment_pb2.AttachmentStatus.Name(a.status).removeprefix("ATTACHMENT_STATUS_").lower()
+        where = target(a.connection_info) if a.HasField("connection_info") else ""
+        print(f"{a.id:<36}  {a.volume_id:<36}  {a.instance_id:<12}  {status:<10}  {where}")
+
+
+def detach(args) -> None:
+    channel, metadata = connect()
+    stub = volume_pb2_grpc.VolumeServiceStub(channel)
+    try:
+        stub.DeleteAttachment(attachment_pb2.DeleteAttachmentRequest(attachment_id=args.attachment),
+                              metadata=metadata, timeout=60)
+    except grpc.RpcError as error:
+        raise CliError(describe(error))
+    print(f"{args.attachment} detached")
+
+
+def add_parser(commands) -> None:
+    a = commands.add_parser("attach", help="attach a volume to an instance on this host")
+    a.add_argument("volume", help="the volume's id")
+    a.add_argument("--instance", required=True, help="the instance's id")
+    a.add_argument("--read-only", action="store_true", help="attach read-only")
+    a.add_argument("--host", default=config.default_host(), help="this compute host's name (default %(default)s)")
+    a.add_argument("--ip", default="127.0.0.1", help="this compute host's address")
+    a.add_argument("--transport", action="append", choices=["local", "nbd"],
+                   help="a transport this host can use, in order of preference (default: local, then nbd)")
+    a.add_argument("--json", action="store_true", help="print the whole attachment as JSON")
+    a.set_defaults(run=attach)
+    d = commands.add_parser("detach", help="detach: delete an attachment")
+    d.add_argument("attachment", help="the attachment's id")
+    d.set_defaults(run=detach)
+    listing = commands.add_parser("attachment", help="list attachments")
+    sub = listing.add_subparsers(dest="attachment_command", required=True)
+    ls = sub.add_parser("list", help="this project's attachments")
+    ls.add_argument("--volume", help="only this volume's")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(run=list_attachments)

@@ -1,0 +1,147 @@
+"""VolumeService's attachment entrypoints (VolumeApi mixes them in): validate,
+step the attachment through the database, and on the volume's own host (the
+gateway routes there) export or unexport the volume between the steps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ember import events, failpoints, volume_tasks, writer
+from ember.db import Volume
+from ember.errors import FailedPrecondition, InvalidArgument, Unavailable
+from ember.grpc_server import current_identity
+from ember.pagination import page_size
+from ember.v1 import attachment_pb2
+from volume import attachments, validation
+from volume.convert import attachment_to_proto
+from volume.exports import Exports
+
+log = logging.getLogger(__name__)
+
+TRANSPORTS = ("local", "nbd")
+MODE_NAMES = {attachment_pb2.ATTACH_MODE_UNSPECIFIED: "rw", attachment_pb2.ATTACH_MODE_RW: "rw",
+              attachment_pb2.ATTACH_MODE_RO: "ro"}
+
+
+def connector_of(message: attachment_pb2.Connector) -> dict:
+    if not message.host:
+        raise InvalidArgument("connector.host", "is required: the compute host's name")
+    unknown = [t for t in message.transports if t not in TRANSPORTS]
+    if unknown or not message.transports:
+        raise InvalidArgument("connector.transports", f"list one or more of {', '.join(TRANSPORTS)}")
+    for field in ("host", "ip", "initiator"):
+        validation.text(f"connector.{field}", getattr(message, field), validation.MAX_NAME)
+    return {"host": message.host, "ip": message.ip, "initiator": message.initiator,
+            "transports": list(message.transports)}
+
+
+def mode_of(mode: int) -> str:
+    if mode not in MODE_NAMES:
+        raise InvalidArgument("mode", f"unknown attach mode {mode}")
+    return MODE_NAMES[mode]
+
+
+class AttachmentEndpoints:
+    """Needs self.settings, self.bus, self.secret and self.exports."""
+
+    exports: Exports
+
+    async def _announce(self, volume_id: str) -> None:
+        volume = await asyncio.to_thread(Volume.get_or_none, Volume.id == volume_id)
+        if volume is not None:
+            await events.announce(self.bus, volume_tasks.RESOURCE, volume_id, volume.status)
+
+    def _here(self, attachment) -> None:
+        if attachment.host != self.settings.host:
+            raise Unavailable(
+                f"attachment {attachment.id} is served by storage host {attachment.host}, not {self.settings.host}; "
+                "call it through the gateway", "WRONG_STORAGE_HOST", {"host": attachment.host},
+            )
+
+    async def _export(self, attachment_id: str, connector: dict):
+        transport = self.exports.choose(connector)
+        attachment, volume = await writer.run(attachments.begin_export, current_identity(), attachment_id, connector)
+        self._here(attachment)
+        failpoints.hit("volume.attach.before_export")
+        try:
+            info = await asyncio.to_thread(self.exports.export, attachment, volume, transport)
+        except Exception as exc:
+            log.warning("exporting %s for attachment %s failed: %s", volume.id, attachment_id, exc)
+            await writer.run(attachments.fail_export, attachment_id, f"export failed: {exc}")
+            await self._announce(volume.id)
+            raise Unavailable(f"storage host {self.settings.host} could not export volume {volume.id}: {exc}",
+                              "EXPORT_FAILED", {"attachment_id": attachment_id})
+        failpoints.hit("volume.attach.after_export")
+        stored = await writer.run(attachments.store_export, attachment_id, info)
+        if stored is None:
+            await asyncio.to_thread(self.exports.unexport, attachment)
+            raise FailedPrecondition(f"attachment {attachment_id} was deleted while it was being exported",
+                                     "ATTACHMENT_GONE", {"attachment_id": attachment_id})
+        await self._announce(volume.id)
+        return stored
+
+    async def CreateAttachment(self, request, context):
+        volume_id = validation.uuid_field("volume_id", request.volume_id)
+        if not request.instance_id:
+            raise InvalidArgument("instance_id", "is required")
+        instance_id = validation.text("instance_id", request.instance_id, validation.MAX_NAME)
+        mode = mode_of(request.mode)
+        connector = connector_of(request.connector) if request.HasField("connector") else None
+        if connector:
+            self.exports.choose(connector)
+        attachment = await writer.run(attachments.reserve, current_identity(), volume_id, instance_id, mode)
+        await self._announce(volume_id)
+        if connector:
+            attachment = await self._export(attachment.id, connector)
+        return attachment_to_proto(attachment)
+
+    async def UpdateAttachment(self, request, context):
+        attachment_id = validation.uuid_field("attachment_id", request.attachment_id)
+        if not request.HasField("connector"):
+            raise InvalidArgument("connector", "is required")
+        return attachment_to_proto(await self._export(attachment_id, connector_of(request.connector)))
+
+    async def CompleteAttachment(self, request, context):
+        attachment_id = validation.uuid_field("attachment_id", request.attachment_id)
+        attachment = await writer.run(attachments.complete, current_identity(), attachment_id)
+        await self._announce(attachment.volume_id)
+        return attachment_to_proto(attachment)
+
+    async def GetAttachment(self, request, context):
+        attachment_id = validation.uuid_field("id", request.id)
+        return attachment_to_proto(await asyncio.to_thread(attachments.get, current_identity(), attachment_id))
+
+    async def ListAttachments(self, request, context):
+        volume_id = validation.uuid_field("volume_id", request.volume_id, required=False)
+        rows, token = await asyncio.to_thread(
+            attachments.list_attachments, current_identity(), volume_id, page_size(request.page_size),
+            request.page_token, self.secret,
+        )
+        return attachment_pb2.ListAttachmentsResponse(
+            attachments=[attachment_to_proto(r) for r in rows], next_page_token=token
+        )
+
+    async def _remove(self, attachment_id: str, force: bool) -> None:
+        attachment = await asyncio.to_thread(attachments.get, current_identity(), attachment_id, force)
+        here = attachment.host == self.settings.host
+        if not (here or force):
+            self._here(attachment)
+        attachment = await writer.run(attachments.begin_delete, current_identity(), attachment_id, force)
+        await self._announce(attachment.volume_id)
+        if here:
+            await asyncio.to_thread(self.exports.unexport, attachment)
+        else:
+            log.warning("force-detached %s while host %s is away; it drops the export when it returns",
+                        attachment_id, attachment.host)
+        failpoints.hit("volume.detach.after_unexport")
+        await writer.run(attachments.finish_delete, attachment_id)
+        await self._announce(attachment.volume_id)
+
+    async def DeleteAttachment(self, request, context):
+        await self._remove(validation.uuid_field("attachment_id", request.attachment_id), force=False)
+        return attachment_pb2.DeleteAttachmentResponse()
+
+    async def ForceDetach(self, request, context):
+        await self._remove(validation.uuid_field("attachment_id", request.attachment_id), force=True)
+        return attachment_pb2.ForceDetachResponse()
