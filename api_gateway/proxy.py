@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+from google.protobuf import descriptor_pool
 
 from ember import auth
 from ember.errors import PermissionDenied
@@ -14,8 +15,10 @@ from ember.grpc_server import current_identity
 from api_gateway.directory import Directory
 from api_gateway.host_routes import ANY_HOST_WHEN_DOWN, HOST_ROUTED, storage_host
 
+STREAM_TIMEOUT = 3600.0
 ROUTES = {
     "/ember.v1.VolumeService/": "volume",
+    "/ember.v1.SnapshotService/": "volume",
     "/ember.v1.VolumeTypeService/": "volume",
     "/ember.v1.QuotaService/": "volume",
     "/ember.v1.SchedulerService/": "scheduler",
@@ -23,6 +26,10 @@ ROUTES = {
 ADMIN_ONLY = {
     "/ember.v1.SchedulerService/ListPools",
     "/ember.v1.VolumeService/ForceDetach",
+    "/ember.v1.VolumeService/ResetVolumeStatus",
+    "/ember.v1.VolumeService/ResetAttachmentStatus",
+    "/ember.v1.VolumeService/ForceDeleteVolume",
+    "/ember.v1.SnapshotService/ResetSnapshotStatus",
     "/ember.v1.VolumeTypeService/CreateVolumeType",
     "/ember.v1.VolumeTypeService/UpdateVolumeType",
     "/ember.v1.VolumeTypeService/DeleteVolumeType",
@@ -54,21 +61,32 @@ class Proxy(grpc.GenericRpcHandler):
         service = route(method)
         if service is None:
             return None
+        if streams(method):
+
+            async def forward_stream(request: bytes, context: grpc.aio.ServicerContext):
+                async for response in self.forward_stream(service, method, request, context):
+                    yield response
+
+            return grpc.unary_stream_rpc_method_handler(forward_stream)
 
         async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             return await self.forward(service, method, request, context)
 
         return grpc.unary_unary_rpc_method_handler(forward)
 
-    async def forward(self, service: str, method: str, request: bytes, context) -> bytes:
+    async def _target(self, service: str, method: str, request: bytes) -> tuple[str, tuple]:
+        """The storage host the call must reach ('' for any), and the metadata it carries."""
         identity = current_identity()
         if method in ADMIN_ONLY and not identity.is_admin:
             raise PermissionDenied(f"{method.rsplit('/', 1)[1]} needs the admin role", metadata={"method": method})
-        metadata = ((auth.INTERNAL_METADATA_KEY, auth.create_internal(identity, self.secret)),)
-        timeout = clamp_timeout(context.time_remaining(), self.call_timeout)
         host = await asyncio.to_thread(storage_host, method, request) if method in HOST_ROUTED else ""
         if host and method in ANY_HOST_WHEN_DOWN and not self.directory.addresses(service, host):
             host = ""
+        return host, ((auth.INTERNAL_METADATA_KEY, auth.create_internal(identity, self.secret)),)
+
+    async def forward(self, service: str, method: str, request: bytes, context) -> bytes:
+        host, metadata = await self._target(service, method, request)
+        timeout = clamp_timeout(context.time_remaining(), self.call_timeout)
         address = ""
         for last_try in (False, True):
             address = self.directory.pick(service, avoid=address, host=host)
@@ -77,7 +95,35 @@ class Proxy(grpc.GenericRpcHandler):
                 return await call(request, timeout=timeout, metadata=metadata)
             except grpc.aio.AioRpcError as error:
                 if last_try or not never_arrived(error):
-                    await context.abort(error.code(), error.details(), trailing_metadata=tuple(error.trailing_metadata() or ()))
+                    await _pass_on(context, error)
+
+    async def forward_stream(self, service: str, method: str, request: bytes, context):
+        """Streams the upstream answers through; a watch may last up to STREAM_TIMEOUT."""
+        host, metadata = await self._target(service, method, request)
+        address = self.directory.pick(service, host=host)
+        call = self.directory.channel(address).unary_stream(method)(
+            request, timeout=clamp_timeout(context.time_remaining(), STREAM_TIMEOUT), metadata=metadata
+        )
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as error:
+            await _pass_on(context, error)
+        finally:
+            call.cancel()
+
+
+async def _pass_on(context, error: grpc.aio.AioRpcError) -> None:
+    await context.abort(error.code(), error.details(), trailing_metadata=tuple(error.trailing_metadata() or ()))
+
+
+def streams(method: str) -> bool:
+    """Whether the method answers with a stream, from its descriptor."""
+    service, _, name = method.strip("/").partition("/")
+    try:
+        return descriptor_pool.Default().FindServiceByName(service).FindMethodByName(name).server_streaming
+    except KeyError:
+        return False
 
 def never_arrived(error: grpc.aio.AioRpcError) -> bool:
     """Only a call that never reached a server is safe to send to another instance."""

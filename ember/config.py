@@ -54,6 +54,7 @@ class Settings:
     allocated_capacity_weight_multiplier: float = _setting(0.0, "off at 0; negative prefers the least allocated pool")
     quota_volumes: int = _setting(10, "default volumes per project (-1 = unlimited)")
     quota_gigabytes: int = _setting(1000, "default GiB per project (-1 = unlimited)")
+    quota_snapshots: int = _setting(10, "default snapshots per project (-1 = unlimited)")
     max_volume_size_gb: int = _setting(16384, "largest volume accepted")
     call_timeout: float = _setting(30.0, "longest deadline forwarded to a service")
     failpoints: str = _setting("", "testing only: name=action,... (see ember/failpoints.py)")

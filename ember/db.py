@@ -74,6 +74,24 @@ class Volume(BaseModel):
     availability_zone = peewee.CharField(max_length=255, default="")
     # From the type when the volume was made: may it have several attachments?
     multiattach = peewee.BooleanField(default=False)
+    source_snapshot_id = peewee.CharField(max_length=36, default="", index=True)
+    source_volume_id = peewee.CharField(max_length=36, default="", index=True)
+    metadata = JSONField(default=dict)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
+class Snapshot(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=36)
+    # RESTRICT: a volume row cannot go while it has snapshots.
+    volume = peewee.ForeignKeyField(Volume, column_name="volume_id", on_delete="RESTRICT", index=True)
+    project_id = peewee.CharField(max_length=255, index=True)
+    user_id = peewee.CharField(max_length=255)
+    name = peewee.CharField(max_length=255, default="")
+    description = peewee.TextField(default="")
+    size_gb = peewee.BigIntegerField()
+    status = peewee.CharField(max_length=32)
+    status_detail = peewee.TextField(default="")
     metadata = JSONField(default=dict)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
@@ -156,7 +174,7 @@ DEFAULT_VOLUME_TYPE = "default"
 
 
 def _v1(db: peewee.Database) -> None:
-    db.create_tables([Volume, Attachment, Operation, VolumeType, QuotaLimit, QuotaUsage])
+    db.create_tables([Volume, Snapshot, Attachment, Operation, VolumeType, QuotaLimit, QuotaUsage])
     VolumeType.create(
         id=str(uuid.uuid4()), name=DEFAULT_VOLUME_TYPE, description="used when a create names no type", is_default=True
     )

@@ -13,9 +13,12 @@ from ember import subjects
 log = logging.getLogger(__name__)
 
 
-def status_changed(resource: str, resource_id: str, status: str, operation_id: str = "") -> tuple[str, dict[str, Any]]:
-    """(subject, payload) of the event; `operation_id` names the operation the change finished."""
-    payload = {"resource": resource, "id": resource_id, "status": status}
+def status_changed(
+    resource: str, resource_id: str, status: str, operation_id: str = "", extra: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(subject, payload) of the event; `operation_id` names the operation the
+    change finished; `extra` adds details (progress, an admin's action)."""
+    payload = {"resource": resource, "id": resource_id, "status": status, **(extra or {})}
     if operation_id:
         payload["finished_operation"] = operation_id
     return subjects.event(resource, resource_id), payload
@@ -29,10 +32,12 @@ def finished_operation(data: bytes) -> str:
         return ""
 
 
-async def announce(bus, resource: str, resource_id: str, status: str, operation_id: str = "") -> None:
+async def announce(
+    bus, resource: str, resource_id: str, status: str, operation_id: str = "", extra: dict[str, Any] | None = None
+) -> None:
     """Events are notifications only (the database already holds the truth),
     so a failed publish is logged, not retried."""
-    subject, payload = status_changed(resource, resource_id, status, operation_id)
+    subject, payload = status_changed(resource, resource_id, status, operation_id, extra)
     try:
         await bus.publish_event(subject, payload)
     except Exception as exc:

@@ -38,6 +38,12 @@ def _unary(handler: grpc.RpcMethodHandler, behavior) -> grpc.RpcMethodHandler:
     )
 
 
+def _streaming(handler: grpc.RpcMethodHandler, behavior) -> grpc.RpcMethodHandler:
+    return grpc.unary_stream_rpc_method_handler(
+        behavior, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
 def _rejecting(error: errors.EmberError):
     async def reject(request, context):
         await errors.abort(context, error)
@@ -45,33 +51,53 @@ def _rejecting(error: errors.EmberError):
     return reject
 
 
+async def _abort_for(context, method: str, failure: Exception) -> None:
+    if isinstance(failure, errors.EmberError):
+        await errors.abort(context, failure)
+    log.exception("%s failed", method, exc_info=failure)
+    await errors.abort(context, errors.EmberError("internal error; see the service log"))
+
+
 class IdentityInterceptor(grpc.aio.ServerInterceptor):
-    """Admits a unary call only when `authenticate` accepts its metadata."""
+    """Admits a call (unary, or with a streamed answer) only when
+    `authenticate` accepts its metadata; other shapes are not served."""
 
     def __init__(self, authenticate: Authenticate):
         self.authenticate = authenticate
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
-        if handler is None or details.method.startswith(OPEN_PREFIXES) or handler.unary_unary is None:
+        if handler is None or details.method.startswith(OPEN_PREFIXES):
             return handler
+        method = details.method
         try:
             identity = self.authenticate(details.invocation_metadata)
         except errors.EmberError as error:
             return _unary(handler, _rejecting(error))
-        behavior, method = handler.unary_unary, details.method
+        if handler.unary_unary is not None:
+            behavior = handler.unary_unary
 
-        async def call(request, context):
-            _identity.set(identity)
-            try:
-                return await behavior(request, context)
-            except errors.EmberError as error:
-                await errors.abort(context, error)
-            except Exception:
-                log.exception("%s failed", method)
-                await errors.abort(context, errors.EmberError("internal error; see the service log"))
+            async def call(request, context):
+                _identity.set(identity)
+                try:
+                    return await behavior(request, context)
+                except Exception as failure:
+                    await _abort_for(context, method, failure)
 
-        return _unary(handler, call)
+            return _unary(handler, call)
+        if handler.unary_stream is not None:
+            streaming = handler.unary_stream
+
+            async def stream(request, context):
+                _identity.set(identity)
+                try:
+                    async for response in streaming(request, context):
+                        yield response
+                except Exception as failure:
+                    await _abort_for(context, method, failure)
+
+            return _streaming(handler, stream)
+        return None
 
 
 def internal_authenticator(secret: bytes) -> Authenticate:

@@ -31,6 +31,17 @@ _BY_REQUEST = Prepared(
 _DONE_FIELDS = [Operation.done, Operation.end_time, Operation.updated_at, Operation.progress_percent, Operation.publish_after]
 
 
+_PROGRESS = Prepared(
+    lambda: Operation.update(params_for([Operation.progress_percent, Operation.updated_at])).where(
+        Operation.id == Param("id"), Operation.done == False  # noqa: E712
+    )
+)
+
+
+def set_progress(operation_id: str, percent: int) -> None:
+    _PROGRESS.execute(id=operation_id, progress_percent=percent, updated_at=utcnow())
+
+
 def _finishing(result_fields: list) -> Prepared:
     return Prepared(
         lambda: Operation.update(params_for(_DONE_FIELDS + result_fields)).where(
@@ -84,7 +95,13 @@ def finish(operation_id: str, response: bytes | None = None, error: EmberError |
     return _SUCCEED.execute(**fields, response=response) == 1
 
 
-def to_proto(row: Operation, response_type: str = "ember.v1.Volume") -> operations_pb2.Operation:
+# What each verb's operation resolves to (AIP-151 response_type).
+RESPONSE_TYPES = {"CreateSnapshot": "ember.v1.Snapshot", "DeleteSnapshot": "ember.v1.Snapshot"}
+DEFAULT_RESPONSE_TYPE = "ember.v1.Volume"
+
+
+def to_proto(row: Operation) -> operations_pb2.Operation:
+    response_type = RESPONSE_TYPES.get(row.verb, DEFAULT_RESPONSE_TYPE)
     metadata = common_pb2.OperationMetadata(
         verb=row.verb,
         target=row.target,

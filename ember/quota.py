@@ -15,11 +15,14 @@ UNITS = {"volumes": "volumes", "gigabytes": "GiB"}
 
 
 KINDS = ("volumes", "gigabytes")
+# Every project-wide resource; KINDS also exist per volume type.
+RESOURCES = (*KINDS, "snapshots")
 
 
 def defaults(settings) -> dict[str, int]:
     """The configured limits of projects that have none of their own."""
-    return {"volumes": settings.quota_volumes, "gigabytes": settings.quota_gigabytes}
+    return {"volumes": settings.quota_volumes, "gigabytes": settings.quota_gigabytes,
+            "snapshots": settings.quota_snapshots}
 
 
 def per_type(kind: str, type_id: str) -> str:

@@ -17,6 +17,11 @@ RESERVED = "reserved"
 ATTACHING = "attaching"
 IN_USE = "in-use"
 DETACHING = "detaching"
+EXTENDING = "extending"
+ERROR_EXTENDING = "error_extending"
+# Every status a volume can have, for admins' reset-status.
+ALL = ("creating", "available", "reserved", "attaching", "in-use", "detaching", "extending", "deleting", "error",
+       "error_deleting", "error_extending")
 
 # While attachments come and go, a volume's status follows them
 # (attach_status): the most advanced attachment sets it.
@@ -25,7 +30,9 @@ _FOLLOWING = frozenset(ATTACH_FLOW) - {AVAILABLE}
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     CREATING: frozenset({AVAILABLE, ERROR}),
-    AVAILABLE: frozenset({DELETING, RESERVED, ATTACHING}),
+    AVAILABLE: frozenset({DELETING, RESERVED, ATTACHING, EXTENDING}),
+    EXTENDING: frozenset({AVAILABLE, ERROR_EXTENDING}),
+    ERROR_EXTENDING: frozenset({DELETING}),
     RESERVED: frozenset(ATTACH_FLOW) - {RESERVED},
     ATTACHING: frozenset(ATTACH_FLOW) - {ATTACHING},
     IN_USE: frozenset(_FOLLOWING) - {IN_USE},
@@ -43,6 +50,11 @@ ATTACHMENT_RESERVED = "reserved"
 ATTACHMENT_ATTACHING = "attaching"
 ATTACHMENT_ATTACHED = "attached"
 ATTACHMENT_DETACHING = "detaching"
+EXTENDING = "extending"
+ERROR_EXTENDING = "error_extending"
+# Every status a volume can have, for admins' reset-status.
+ALL = ("creating", "available", "reserved", "attaching", "in-use", "detaching", "extending", "deleting", "error",
+       "error_deleting", "error_extending")
 ATTACHMENT_ERROR_ATTACHING = "error_attaching"
 _BY_ATTACHMENT = (
     (ATTACHMENT_ATTACHED, IN_USE),
@@ -50,6 +62,20 @@ _BY_ATTACHMENT = (
     (ATTACHMENT_RESERVED, RESERVED),
     (ATTACHMENT_DETACHING, DETACHING),
 )
+
+
+# Snapshots: created from a volume, deleted, or failed on the way.
+SNAPSHOT_TRANSITIONS: dict[str, frozenset[str]] = {
+    CREATING: frozenset({AVAILABLE, ERROR}),
+    AVAILABLE: frozenset({DELETING}),
+    ERROR: frozenset({DELETING}),
+    ERROR_DELETING: frozenset({DELETING}),
+    DELETING: frozenset({ERROR_DELETING}),
+}
+SNAPSHOT_DELETABLE = frozenset(s for s, targets in SNAPSHOT_TRANSITIONS.items() if DELETING in targets)
+SNAPSHOT_ALL = tuple(SNAPSHOT_TRANSITIONS)
+# Stable: nothing will change them until someone asks (what Watch waits for).
+STABLE = frozenset({AVAILABLE, IN_USE, RESERVED, ERROR, ERROR_DELETING, ERROR_EXTENDING})
 
 
 def attach_status(attachment_statuses: Iterable[str]) -> str:
@@ -70,9 +96,9 @@ class InvalidTransition(ValueError):
     pass
 
 
-def check(current: str, new: str) -> None:
-    if new not in TRANSITIONS.get(current, frozenset()):
-        raise InvalidTransition(f"volume cannot go from {current} to {new}")
+def check(current: str, new: str, table: dict[str, frozenset[str]] = TRANSITIONS, kind: str = "volume") -> None:
+    if new not in table.get(current, frozenset()):
+        raise InvalidTransition(f"{kind} cannot go from {current} to {new}")
 
 
 _cas_statements: dict[tuple[int, tuple[str, ...]], Prepared] = {}

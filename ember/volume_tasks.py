@@ -1,29 +1,57 @@
-"""How a volume task fails, shared by the scheduler (no valid backend), the
-volume host (driver failure) and the reconciler (deadline): one transaction
-sets the error status and fails the operation; then the event."""
+"""How a task on a volume or snapshot fails, shared by the scheduler (no
+valid backend, no room to extend), the volume host (driver failure) and the
+reconciler (deadline): one transaction fails the operation, puts the
+resource in its error status (or back where it was) and gives back the
+quota the task held; then the event."""
 
 from __future__ import annotations
 
-from ember import events, operations, states, writer
-from ember.db import write_transaction
+from ember import events, operations, quota, states, writer
+from ember.db import Snapshot, utcnow, write_transaction
 from ember.errors import EmberError
 
 RESOURCE = "volumes"
-ERROR_STATUS = {"create": (states.CREATING, states.ERROR), "delete": (states.DELETING, states.ERROR_DELETING)}
+SNAPSHOTS = "snapshots"
+# verb -> (status while the task runs, status when it fails)
+VOLUME_FAILURES = {
+    "create": (states.CREATING, states.ERROR),
+    "delete": (states.DELETING, states.ERROR_DELETING),
+    "extend": (states.EXTENDING, states.ERROR_EXTENDING),
+}
+SNAPSHOT_FAILURES = {"snapshot": (states.CREATING, states.ERROR), "delete_snapshot": (states.DELETING, states.ERROR_DELETING)}
 
 
-def _fail(operation_id: str, volume_id: str, verb: str, error: EmberError) -> str | None:
-    expected, failed = ERROR_STATUS[verb]
+def snapshot_cas(snapshot_id: str, expected: str, new: str, **fields) -> bool:
+    states.check(expected, new, states.SNAPSHOT_TRANSITIONS, "snapshot")
+    return bool(
+        Snapshot.update(status=new, updated_at=utcnow(), **fields)
+        .where(Snapshot.id == snapshot_id, Snapshot.status == expected)
+        .execute()
+    )
+
+
+def _fail(operation_id: str, payload: dict, error: EmberError, back: bool) -> tuple[str, str, str] | None:
+    verb = payload["verb"]
     with write_transaction():
         if not operations.finish(operation_id, error=error):
             return None
-        states.cas_status(volume_id, [expected], failed, status_detail=error.message)
-    return failed
+        if payload.get("quota"):
+            quota.release(payload["project_id"], payload["quota"])
+        if verb in SNAPSHOT_FAILURES:
+            running, failed = SNAPSHOT_FAILURES[verb]
+            snapshot_cas(payload["snapshot_id"], running, failed, status_detail=error.message)
+            return SNAPSHOTS, payload["snapshot_id"], failed
+        running, failed = VOLUME_FAILURES[verb]
+        if back:
+            failed = payload["previous_status"]
+        states.cas_status(payload["volume_id"], [running], failed, status_detail=error.message)
+        return RESOURCE, payload["volume_id"], failed
 
 
-async def fail(bus, operation_id: str, volume_id: str, verb: str, error: EmberError) -> None:
-    """Ends the operation with `error` and the volume in its error status,
-    unless the operation had already ended."""
-    status = await writer.run(_fail, operation_id, volume_id, verb, error)
-    if status:
-        await events.announce(bus, RESOURCE, volume_id, status, operation_id)
+async def fail(bus, operation_id: str, payload: dict, error: EmberError, back: bool = False) -> None:
+    """Ends the operation with `error` and its resource in the verb's error
+    status (or, with `back`, in the status it had before), unless the
+    operation had already ended."""
+    changed = await writer.run(_fail, operation_id, payload, error, back)
+    if changed:
+        await events.announce(bus, *changed, operation_id)

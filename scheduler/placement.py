@@ -22,6 +22,8 @@ class Request:
     extra_specs: dict[str, str] = dataclasses.field(default_factory=dict)
     # Pools that failed this volume already; their whole backends are ruled out.
     tried: list[str] = dataclasses.field(default_factory=list)
+    # host@backend the volume must go to (a copy of a snapshot or volume there).
+    backend: str = ""
 
 
 @dataclasses.dataclass
@@ -70,6 +72,12 @@ def tried_filter(pool: PoolState, request: Request, policy: Policy) -> str | Non
     return None
 
 
+def backend_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
+    if request.backend and pool.backend_name != request.backend:
+        return f"the source of the copy is on backend {request.backend}"
+    return None
+
+
 def availability_zone_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
     if request.availability_zone and pool.availability_zone != request.availability_zone:
         return f"in zone {pool.availability_zone!r}, not {request.availability_zone!r}"
@@ -105,7 +113,8 @@ def capabilities_filter(pool: PoolState, request: Request, policy: Policy) -> st
 
 
 FILTERS: tuple[Filter, ...] = (
-    fresh_filter, health_filter, tried_filter, availability_zone_filter, capacity_filter, capabilities_filter,
+    fresh_filter, health_filter, tried_filter, backend_filter, availability_zone_filter, capacity_filter,
+    capabilities_filter,
 )
 
 

@@ -27,7 +27,8 @@ def policy(settings: Settings) -> Policy:
 
 def request_of(payload: dict) -> Request:
     return Request(
-        payload["size_gb"], payload.get("availability_zone", ""), payload.get("extra_specs") or {}, payload["tried"]
+        payload["size_gb"], payload.get("availability_zone", ""), payload.get("extra_specs") or {}, payload["tried"],
+        payload.get("backend", ""),
     )
 
 
@@ -38,7 +39,33 @@ class SchedulerTasks:
     async def handle(self, delivery: Delivery) -> None:
         """Idempotent without reading the volume: forwarding an operation that
         already finished changes nothing, so a redelivery is dropped there."""
-        p = delivery.payload
+        if delivery.subject.rpartition(".")[2] == "extend":
+            await self.extend(delivery.payload)
+        else:
+            await self.create(delivery.payload)
+
+    async def _forward(self, payload: dict, pool, verb: str, msg_id: str) -> bool:
+        task = Task(subjects.volume_task(pool.host, verb), msg_id, dict(payload, pool=pool.name))
+        if not await writer.run(outbox.forward, payload["operation_id"], task, self.settings.outbox_retry_after):
+            return False
+        self.view.record_placement(pool, payload["size_gb"])
+        await outbox.publish(self.bus, task)
+        return True
+
+    async def extend(self, p: dict) -> None:
+        """Cinder sends extends through the scheduler too: the volume's own
+        pool must have room for the added size."""
+        pools = [pool for pool in self.view.all_pools() if pool.name == p["pool"]]
+        decision = place(pools, Request(p["size_gb"]), policy(self.settings))
+        if decision.chosen is None:
+            reason = decision.reason() if pools else f"pool {p['pool']} has not reported its capacity"
+            log.warning("extending volume %s: %s", p["volume_id"], reason)
+            error = ResourceExhausted(f"cannot extend: {reason}", "NO_ROOM_TO_EXTEND", {"volume_id": p["volume_id"]})
+            await volume_tasks.fail(self.bus, p["operation_id"], p, error, back=True)
+            return
+        await self._forward(p, decision.chosen, "extend", f"{p['operation_id']}.extend")
+
+    async def create(self, p: dict) -> None:
         earlier = p.get("errors", [])
         if len(p["tried"]) >= self.settings.scheduler_max_attempts:
             await self._fail(p, f"gave up after {len(p['tried'])} attempts: " + "; ".join(earlier))
@@ -47,18 +74,9 @@ class SchedulerTasks:
         if decision.chosen is None:
             await self._fail(p, "; ".join(earlier + [decision.reason()]))
             return
-        pool = decision.chosen
-        task = Task(
-            subjects.volume_task(pool.host, "create"),
-            f"{p['operation_id']}.place{len(p['tried'])}",
-            dict(p, pool=pool.name),
-        )
-        if not await writer.run(outbox.forward, p["operation_id"], task, self.settings.outbox_retry_after):
-            return
-        self.view.record_placement(pool, p["size_gb"])
-        await outbox.publish(self.bus, task)
+        await self._forward(p, decision.chosen, "create", f"{p['operation_id']}.place{len(p['tried'])}")
 
     async def _fail(self, payload: dict, reason: str) -> None:
         log.warning("volume %s: %s", payload["volume_id"], reason)
         error = ResourceExhausted(reason, "NO_VALID_BACKEND", {"volume_id": payload["volume_id"]})
-        await volume_tasks.fail(self.bus, payload["operation_id"], payload["volume_id"], "create", error)
+        await volume_tasks.fail(self.bus, payload["operation_id"], payload, error)

@@ -1,25 +1,32 @@
 """VolumeService gRPC entrypoints for volumes (attachments come from
-volume.attachment_api): validate, hand the work to volume.manager, publish
-what the transaction queued, translate the answer."""
+volume.attachment_api): validate, hand the work to the domain modules,
+publish what the transaction queued, translate the answer."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Callable
 
-from ember import events, failpoints, messages, operations, outbox, quota, volume_tasks, writer
+from ember import events, quota, states, volume_tasks, writer
 from ember.bus import Bus
 from ember.config import Settings
 from ember.errors import InvalidArgument
 from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import volume_pb2, volume_pb2_grpc
-from volume import manager, validation
+from volume import admin, deletion, extend, manager, started, validation, watch
 from volume.attachment_api import AttachmentEndpoints
-from volume.convert import to_proto
+from volume.convert import ATTACHMENT_STATUS, STATUS, attachment_to_proto, to_proto
 from volume.exports import Exports
 
-UPDATABLE = ("name", "description", "metadata")
+VOLUME_STATUS_NAMES = {number: name for name, number in STATUS.items()}
+ATTACHMENT_STATUS_NAMES = {number: name for name, number in ATTACHMENT_STATUS.items()}
+
+
+def status_name(names: dict[int, str], value: int, field: str) -> str:
+    if value not in names:
+        raise InvalidArgument(field, f"must be one of {', '.join(sorted(names.values()))}")
+    return names[value]
 
 
 class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
@@ -29,34 +36,31 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
         self.settings, self.bus, self.secret, self.known_zones = settings, bus, secret, known_zones
         self.exports = exports
 
-    async def _started(self, started: manager.Started):
-        op = started.operation
-        if started.task is not None:
-            failpoints.hit("volume.api.before_publish")
-            await outbox.publish(self.bus, started.task)
-        elif started.finished_status:
-            await events.announce(self.bus, volume_tasks.RESOURCE, op.target, started.finished_status, op.id)
-        return operations.to_proto(op)
+    async def _answer(self, begun: manager.Started):
+        return await started.answer(self.bus, begun, volume_tasks.RESOURCE)
 
     async def CreateVolume(self, request, context):
         zone = request.availability_zone
         if zone and zone not in self.known_zones():
             known = ", ".join(sorted(self.known_zones())) or "none yet"
             raise InvalidArgument("availability_zone", f"unknown zone {zone!r}; known zones: {known}")
+        copying = request.WhichOneof("source")
         new = manager.NewVolume(
-            size_gb=validation.size_gb(request.size_gb, self.settings.max_volume_size_gb),
+            size_gb=0 if copying and not request.size_gb else validation.size_gb(
+                request.size_gb, self.settings.max_volume_size_gb),
             name=validation.text("name", request.name, validation.MAX_NAME),
             description=validation.text("description", request.description, validation.MAX_DESCRIPTION),
             metadata=validation.metadata(request.metadata),
             request_id=validation.uuid_field("request_id", request.request_id, required=False),
             volume_type=validation.text("volume_type", request.volume_type, validation.MAX_NAME),
             availability_zone=zone,
+            source_snapshot_id=validation.uuid_field("source_snapshot_id", request.source_snapshot_id, required=False),
+            source_volume_id=validation.uuid_field("source_volume_id", request.source_volume_id, required=False),
         )
-        started = await writer.run(
+        return await self._answer(await writer.run(
             manager.create_volume, current_identity(), new, quota.defaults(self.settings),
             self.settings.outbox_retry_after,
-        )
-        return await self._started(started)
+        ))
 
     async def GetVolume(self, request, context):
         volume_id = validation.uuid_field("id", request.id)
@@ -71,20 +75,61 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
 
     async def UpdateVolume(self, request, context):
         volume_id = validation.uuid_field("volume.id", request.volume.id)
-        fields = {}
-        for path in messages.masked_fields(request.update_mask.paths, request.volume, UPDATABLE):
-            if path == "metadata":
-                fields[path] = validation.metadata(request.volume.metadata)
-            else:
-                limit = validation.MAX_NAME if path == "name" else validation.MAX_DESCRIPTION
-                fields[path] = validation.text(f"volume.{path}", getattr(request.volume, path), limit)
-        row = await writer.run(manager.update_volume, current_identity(), volume_id, fields)
-        return to_proto(row)
+        fields, keys = validation.update_fields(request.volume, request.update_mask.paths, "volume")
+        return to_proto(await writer.run(manager.update_volume, current_identity(), volume_id, fields, keys))
 
     async def DeleteVolume(self, request, context):
         volume_id = validation.uuid_field("id", request.id)
         request_id = validation.uuid_field("request_id", request.request_id, required=False)
-        started = await writer.run(
-            manager.delete_volume, current_identity(), volume_id, request_id, self.settings.outbox_retry_after
-        )
-        return await self._started(started)
+        return await self._answer(await writer.run(
+            deletion.delete_volume, current_identity(), volume_id, request_id, request.cascade,
+            self.settings.outbox_retry_after,
+        ))
+
+    async def ExtendVolume(self, request, context):
+        volume_id = validation.uuid_field("id", request.id)
+        new_size = validation.size_gb(request.new_size_gb, self.settings.max_volume_size_gb, "new_size_gb")
+        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        return await self._answer(await writer.run(
+            extend.extend_volume, current_identity(), volume_id, new_size, request_id, quota.defaults(self.settings),
+            self.settings.outbox_retry_after,
+        ))
+
+    async def WatchVolume(self, request, context):
+        volume_id = validation.uuid_field("id", request.id)
+        identity = current_identity()
+
+        async def load():
+            return await asyncio.to_thread(manager.find_volume, identity, volume_id)
+
+        async for row in watch.watch(self.bus.js, volume_tasks.RESOURCE, volume_id, "volume", load,
+                                     lambda v: v.status in states.STABLE):
+            yield volume_pb2.WatchVolumeResponse(deleted=True) if row is None else \
+                volume_pb2.WatchVolumeResponse(volume=to_proto(row))
+
+    async def _admin_event(self, resource: str, resource_id: str, status: str, action: str) -> None:
+        actor = current_identity()
+        await events.announce(self.bus, resource, resource_id, status, extra={
+            "admin_action": action, "by": f"{actor.user_id}@{actor.project_id}"})
+
+    async def ResetVolumeStatus(self, request, context):
+        volume_id = validation.uuid_field("id", request.id)
+        status = status_name(VOLUME_STATUS_NAMES, request.status, "status")
+        row = await writer.run(admin.reset_volume_status, volume_id, status)
+        await self._admin_event(volume_tasks.RESOURCE, volume_id, status, "reset_status")
+        return to_proto(row)
+
+    async def ResetAttachmentStatus(self, request, context):
+        attachment_id = validation.uuid_field("attachment_id", request.attachment_id)
+        status = status_name(ATTACHMENT_STATUS_NAMES, request.status, "status")
+        row = await writer.run(admin.reset_attachment_status, attachment_id, status)
+        await self._admin_event("attachments", attachment_id, status, "reset_status")
+        await self._announce(row.volume_id)
+        return attachment_to_proto(row)
+
+    async def ForceDeleteVolume(self, request, context):
+        volume_id = validation.uuid_field("id", request.id)
+        begun = await writer.run(deletion.force_delete, current_identity(), volume_id, self.settings.outbox_retry_after)
+        await self._admin_event(volume_tasks.RESOURCE, volume_id, states.DELETING, "force_delete")
+        return await self._answer(begun)
+

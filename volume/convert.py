@@ -1,10 +1,10 @@
-"""Volume and attachment rows as ember.v1 messages."""
+"""Volume, attachment and snapshot rows as ember.v1 messages."""
 
 from __future__ import annotations
 
 from ember import messages
-from ember.db import Attachment, Volume
-from ember.v1 import attachment_pb2, volume_pb2
+from ember.db import Attachment, Snapshot, Volume
+from ember.v1 import attachment_pb2, snapshot_pb2, volume_pb2
 
 STATUS = {
     "creating": volume_pb2.VOLUME_STATUS_CREATING,
@@ -16,6 +16,8 @@ STATUS = {
     "attaching": volume_pb2.VOLUME_STATUS_ATTACHING,
     "in-use": volume_pb2.VOLUME_STATUS_IN_USE,
     "detaching": volume_pb2.VOLUME_STATUS_DETACHING,
+    "extending": volume_pb2.VOLUME_STATUS_EXTENDING,
+    "error_extending": volume_pb2.VOLUME_STATUS_ERROR_EXTENDING,
 }
 
 
@@ -34,6 +36,8 @@ def to_proto(row: Volume) -> volume_pb2.Volume:
         volume_type=row.volume_type_name,
         availability_zone=row.availability_zone,
         multiattach=row.multiattach,
+        source_snapshot_id=row.source_snapshot_id,
+        source_volume_id=row.source_volume_id,
         created_at=messages.timestamp(row.created_at),
         updated_at=messages.timestamp(row.updated_at),
     )
@@ -64,4 +68,29 @@ def attachment_to_proto(row: Attachment) -> attachment_pb2.Attachment:
         created_at=messages.timestamp(row.created_at),
         updated_at=messages.timestamp(row.updated_at),
         attached_at=messages.timestamp(row.attached_at),
+    )
+
+
+SNAPSHOT_STATUS = {
+    "creating": snapshot_pb2.SNAPSHOT_STATUS_CREATING,
+    "available": snapshot_pb2.SNAPSHOT_STATUS_AVAILABLE,
+    "deleting": snapshot_pb2.SNAPSHOT_STATUS_DELETING,
+    "error": snapshot_pb2.SNAPSHOT_STATUS_ERROR,
+    "error_deleting": snapshot_pb2.SNAPSHOT_STATUS_ERROR_DELETING,
+}
+
+
+def snapshot_to_proto(row: Snapshot) -> snapshot_pb2.Snapshot:
+    return snapshot_pb2.Snapshot(
+        id=row.id,
+        volume_id=row.volume_id,
+        name=row.name,
+        description=row.description,
+        size_gb=row.size_gb,
+        status=SNAPSHOT_STATUS[row.status],
+        status_detail=row.status_detail,
+        project_id=row.project_id,
+        metadata=row.metadata or {},
+        created_at=messages.timestamp(row.created_at),
+        updated_at=messages.timestamp(row.updated_at),
     )

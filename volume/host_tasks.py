@@ -1,30 +1,41 @@
-"""The tasks a storage host runs on its own backend: create and delete. Each is
-idempotent (a redelivery after a crash finishes the work) and acks only after
-its transaction commits."""
+"""The tasks a storage host runs on its own backends: create (blank, or a
+copy of a snapshot or volume), delete (with the volume's snapshots),
+snapshot, delete a snapshot, extend. Each is idempotent (a redelivery after
+a crash finishes the work) and acks only after its transaction commits."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+
 from ember import events, failpoints, operations, outbox, states, subjects, volume_tasks, writer
 from ember.bus import Delivery, Retry
-from ember.db import Volume, utcnow, write_transaction
+from ember.db import Snapshot, Volume, utcnow, write_transaction
 from ember.errors import EmberError
 from ember.outbox import Task
 from ember.prepared import Param, Prepared
-from volume.convert import to_proto
+from volume import extend, snapshots
 from volume.backends import Backends, backend_of
+from volume.convert import snapshot_to_proto, to_proto
 from volume.manager import remove_volume
+from volume.progress import Progress
 from volume.reporter import CapacityReporter
 
 log = logging.getLogger(__name__)
-
 
 _LOAD = Prepared(lambda: Volume.select().where(Volume.id == Param("id")))
 
 
 def _load(volume_id: str) -> Volume | None:
     return _LOAD.first(id=volume_id)
+
+
+def _volume_response(volume: Volume) -> bytes:
+    return to_proto(volume).SerializeToString()
+
+
+def _snapshot_response(snapshot) -> bytes:
+    return snapshot_to_proto(snapshot).SerializeToString()
 
 
 def _complete_create(operation_id: str, volume: Volume, pool_name: str, zone: str) -> bool:
@@ -34,7 +45,7 @@ def _complete_create(operation_id: str, volume: Volume, pool_name: str, zone: st
             return False
         for field, value in dict(placed, status=states.AVAILABLE).items():
             setattr(volume, field, value)
-        operations.finish(operation_id, response=to_proto(volume).SerializeToString())
+        operations.finish(operation_id, response=_volume_response(volume))
     return True
 
 
@@ -50,7 +61,7 @@ def _complete_delete(operation_id: str, volume_id: str) -> bool:
         volume = Volume.get_or_none(Volume.id == volume_id, Volume.status == states.DELETING)
         if volume is None:
             return False
-        operations.finish(operation_id, response=to_proto(volume).SerializeToString())
+        operations.finish(operation_id, response=_volume_response(volume))
         remove_volume(volume)
     return True
 
@@ -59,15 +70,26 @@ class HostTasks:
     def __init__(self, bus, backends: Backends, reporter: CapacityReporter, zone: str, retry_after: float):
         self.bus, self.backends, self.reporter = bus, backends, reporter
         self.zone, self.retry_after = zone, retry_after
+        self.verbs = {
+            "create": self.create, "delete": self.delete, "snapshot": self.snapshot,
+            "delete_snapshot": self.delete_snapshot, "extend": self.extend,
+        }
 
     async def handle(self, delivery: Delivery) -> None:
-        verb = delivery.subject.rpartition(".")[2]
-        if verb == "create":
-            await self.create(delivery)
-        elif verb == "delete":
-            await self.delete(delivery)
-        else:
+        handler = self.verbs.get(delivery.subject.rpartition(".")[2])
+        if handler is None:
             log.error("unknown volume task %s; dropping it", delivery.subject)
+            return
+        await handler(delivery)
+
+    def _progress(self, payload: dict, resource: str, resource_id: str) -> Progress:
+        return Progress(self.bus, asyncio.get_running_loop(), payload["operation_id"], resource, resource_id)
+
+    def _source_path(self, source: dict):
+        driver, pool = self.backends.locate(source["pool"])
+        if source["kind"] == "snapshot":
+            return driver.snapshot_path(pool, source["id"])
+        return driver.path(pool, source["id"])
 
     async def create(self, delivery: Delivery) -> None:
         p = delivery.payload
@@ -76,7 +98,12 @@ class HostTasks:
             return
         try:
             driver, pool = self.backends.locate(p["pool"])
-            await asyncio.to_thread(driver.create, pool, volume.id, volume.size_gb)
+            if p.get("source"):
+                progress = self._progress(p, volume_tasks.RESOURCE, volume.id)
+                source = self._source_path(p["source"])
+                await asyncio.to_thread(driver.create_from, pool, volume.id, volume.size_gb, source, progress)
+            else:
+                await asyncio.to_thread(driver.create, pool, volume.id, volume.size_gb)
         except Exception as exc:
             log.warning("creating %s on %s failed: %s", volume.id, p["pool"], exc)
             await self.reporter.create_failed(backend_of(p["pool"]), str(exc))
@@ -102,13 +129,73 @@ class HostTasks:
             return
         try:
             driver, pool = self.backends.locate(p["pool"])
+            for snapshot_id in p.get("snapshots", ()):
+                await asyncio.to_thread(driver.delete_snapshot, pool, snapshot_id)
             await asyncio.to_thread(driver.delete, pool, volume.id)
         except Exception as exc:
             if not delivery.final:
                 raise Retry(f"deleting {volume.id} failed: {exc}", delay=2.0 * delivery.attempt)
             error = EmberError(f"the backend could not delete the volume: {exc}", "BACKEND_DELETE_FAILED")
-            await volume_tasks.fail(self.bus, p["operation_id"], volume.id, "delete", error)
+            await volume_tasks.fail(self.bus, p["operation_id"], p, error)
             return
         if await writer.run(_complete_delete, p["operation_id"], volume.id):
             self.reporter.changed(driver.backend)
             await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, "deleted", p["operation_id"])
+
+    async def _snapshot_in(self, snapshot_id: str, status: str) -> bool:
+        row = await asyncio.to_thread(Snapshot.get_or_none, Snapshot.id == snapshot_id)
+        return row is not None and row.status == status
+
+    async def snapshot(self, delivery: Delivery) -> None:
+        p = delivery.payload
+        if not await self._snapshot_in(p["snapshot_id"], states.CREATING):
+            return
+        try:
+            driver, pool = self.backends.locate(p["pool"])
+            progress = self._progress(p, volume_tasks.SNAPSHOTS, p["snapshot_id"])
+            how = await asyncio.to_thread(driver.create_snapshot, pool, p["volume_id"], p["snapshot_id"], progress)
+        except Exception as exc:
+            log.warning("snapshot %s of %s failed: %s", p["snapshot_id"], p["volume_id"], exc)
+            await volume_tasks.fail(self.bus, p["operation_id"], p, EmberError(
+                f"the backend could not take the snapshot: {exc}", "BACKEND_SNAPSHOT_FAILED"))
+            return
+        log.info("snapshot %s of %s taken (%s)", p["snapshot_id"], p["volume_id"], how)
+        if await writer.run(snapshots.finish_create, p["operation_id"], p["snapshot_id"], _snapshot_response):
+            self.reporter.changed(driver.backend)
+            await events.announce(self.bus, volume_tasks.SNAPSHOTS, p["snapshot_id"], states.AVAILABLE,
+                                  p["operation_id"])
+
+    async def delete_snapshot(self, delivery: Delivery) -> None:
+        p = delivery.payload
+        if not await self._snapshot_in(p["snapshot_id"], states.DELETING):
+            return
+        try:
+            driver, pool = self.backends.locate(p["pool"])
+            await asyncio.to_thread(driver.delete_snapshot, pool, p["snapshot_id"])
+        except Exception as exc:
+            if not delivery.final:
+                raise Retry(f"deleting snapshot {p['snapshot_id']} failed: {exc}", delay=2.0 * delivery.attempt)
+            await volume_tasks.fail(self.bus, p["operation_id"], p, EmberError(
+                f"the backend could not delete the snapshot: {exc}", "BACKEND_DELETE_FAILED"))
+            return
+        if await writer.run(snapshots.finish_delete, p["operation_id"], p["snapshot_id"], _snapshot_response):
+            self.reporter.changed(driver.backend)
+            await events.announce(self.bus, volume_tasks.SNAPSHOTS, p["snapshot_id"], "deleted", p["operation_id"])
+
+    async def extend(self, delivery: Delivery) -> None:
+        p = delivery.payload
+        volume = await asyncio.to_thread(_load, p["volume_id"])
+        if volume is None or volume.status != states.EXTENDING:
+            return
+        try:
+            driver, pool = self.backends.locate(p["pool"])
+            await asyncio.to_thread(driver.extend, pool, volume.id, p["new_size_gb"])
+        except Exception as exc:
+            log.warning("extending %s failed: %s", volume.id, exc)
+            await volume_tasks.fail(self.bus, p["operation_id"], p, EmberError(
+                f"the backend could not extend the volume: {exc}", "BACKEND_EXTEND_FAILED"))
+            return
+        grown = await writer.run(extend.finish, p["operation_id"], volume, p, _volume_response)
+        if grown is not None:
+            self.reporter.changed(driver.backend)
+            await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, grown.status, p["operation_id"])

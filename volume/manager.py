@@ -8,13 +8,11 @@ import uuid
 
 from ember import extra_specs, operations, pagination, quota, states, subjects
 from ember.auth import Identity
-from ember.db import Attachment, Operation, Volume, utcnow, write_transaction
+from ember.db import Operation, Snapshot, Volume, utcnow, write_transaction
 from ember.errors import FailedPrecondition, InvalidArgument, NotFound
 from ember.outbox import Task
 from ember.prepared import Param, Prepared, PreparedInsert
-from volume import types
-from volume.backends import host_of
-from volume.convert import to_proto
+from volume import types, validation
 
 
 _INSERT = PreparedInsert(Volume)
@@ -40,6 +38,45 @@ class NewVolume:
     request_id: str = ""
     volume_type: str = ""
     availability_zone: str = ""
+    source_snapshot_id: str = ""
+    source_volume_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """What a new volume copies: a snapshot or a volume, where it lives, how big."""
+
+    kind: str
+    id: str
+    pool: str
+    size_gb: int
+    volume_type_name: str
+
+    def task(self) -> dict:
+        return {"kind": self.kind, "id": self.id, "pool": self.pool}
+
+
+def _source(identity: Identity, new: NewVolume) -> Source | None:
+    if new.source_snapshot_id:
+        snapshot = Snapshot.get_or_none(Snapshot.id == new.source_snapshot_id, Snapshot.project_id == identity.project_id)
+        if snapshot is None:
+            raise NotFound("snapshot", new.source_snapshot_id)
+        if snapshot.status != states.AVAILABLE:
+            raise FailedPrecondition(
+                f"snapshot {snapshot.id} is {snapshot.status}; volumes are made from available snapshots",
+                "SNAPSHOT_STATUS_INVALID", {"snapshot_id": snapshot.id, "status": snapshot.status},
+            )
+        origin = Volume.get_by_id(snapshot.volume_id)
+        return Source("snapshot", snapshot.id, origin.host, snapshot.size_gb, origin.volume_type_name)
+    if new.source_volume_id:
+        origin = get_volume(identity, new.source_volume_id)
+        if origin.status not in (states.AVAILABLE, states.IN_USE):
+            raise FailedPrecondition(
+                f"volume {origin.id} is {origin.status}; clones are made of available or in-use volumes",
+                "VOLUME_STATUS_INVALID", {"volume_id": origin.id, "status": origin.status},
+            )
+        return Source("volume", origin.id, origin.host, origin.size_gb, origin.volume_type_name)
+    return None
 
 
 def counted(size_gb: int, type_id: str) -> dict[str, int]:
@@ -52,12 +89,23 @@ def counted(size_gb: int, type_id: str) -> dict[str, int]:
     }
 
 
+def counted_snapshot(size_gb: int) -> dict[str, int]:
+    """What a snapshot counts against its project's quotas (as in Cinder)."""
+    return {"snapshots": 1, "gigabytes": size_gb}
+
+
 def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, int], retry_after: float) -> Started:
     with write_transaction():
         replay = operations.find_by_request(identity, "CreateVolume", new.request_id)
         if replay:
             return Started(replay, None)
-        volume_type = types.for_create(identity, new.volume_type)
+        source = _source(identity, new)
+        size_gb = new.size_gb or (source.size_gb if source else 0)
+        if source and size_gb < source.size_gb:
+            raise InvalidArgument(
+                "size_gb", f"{size_gb} GiB is smaller than the source's {source.size_gb} GiB; volumes do not shrink"
+            )
+        volume_type = types.for_create(identity, new.volume_type or (source.volume_type_name if source else ""))
         allowed_zones = extra_specs.zones(volume_type.extra_specs)
         if new.availability_zone and allowed_zones and new.availability_zone not in allowed_zones:
             raise InvalidArgument(
@@ -65,7 +113,7 @@ def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, 
                 f"volume type {volume_type.name} may only use zones {', '.join(allowed_zones)}",
             )
         quota.reserve(
-            identity.project_id, counted(new.size_gb, volume_type.id), quota.limits(identity.project_id, default_limits),
+            identity.project_id, counted(size_gb, volume_type.id), quota.limits(identity.project_id, default_limits),
             {quota.per_type(kind, volume_type.id): quota.per_type_label(kind, volume_type.name) for kind in quota.KINDS},
         )
         volume_id, op_id = str(uuid.uuid4()), operations.new_id()
@@ -75,25 +123,34 @@ def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, 
             user_id=identity.user_id,
             name=new.name,
             description=new.description,
-            size_gb=new.size_gb,
+            size_gb=size_gb,
             metadata=new.metadata,
             status=states.CREATING,
+            source_snapshot_id=new.source_snapshot_id,
+            source_volume_id=new.source_volume_id,
             volume_type=volume_type.id,
             volume_type_name=volume_type.name,
             availability_zone=new.availability_zone,
             multiattach=extra_specs.multiattach(volume_type.extra_specs),
         )
         payload = {
-            "verb": "create", "operation_id": op_id, "volume_id": volume_id, "size_gb": new.size_gb, "tried": [],
+            "verb": "create", "operation_id": op_id, "volume_id": volume_id, "size_gb": size_gb, "tried": [],
             "availability_zone": new.availability_zone, "extra_specs": volume_type.extra_specs,
         }
+        if source:
+            # Copies stay on the source's backend (Cinder's snapshot_same_host).
+            payload.update(source=source.task(), backend=source.pool.partition("#")[0])
         task = Task(subjects.scheduler_task("create"), op_id, payload)
         op = operations.new(identity, "CreateVolume", volume_id, new.request_id, op_id, task, retry_after)
     return Started(op, task)
 
 
+def find_volume(identity: Identity, volume_id: str) -> Volume | None:
+    return _GET.first(id=volume_id, project=identity.project_id)
+
+
 def get_volume(identity: Identity, volume_id: str) -> Volume:
-    volume = _GET.first(id=volume_id, project=identity.project_id)
+    volume = find_volume(identity, volume_id)
     if volume is None:
         raise NotFound("volume", volume_id)
     return volume
@@ -115,48 +172,21 @@ def list_volumes(identity: Identity, size: int, token: str, secret: bytes) -> tu
     return rows[:size], pagination.encode(secret, "volumes", str(last.created_at), last.id)
 
 
-def update_volume(identity: Identity, volume_id: str, fields: dict) -> Volume:
+def update_volume(identity: Identity, volume_id: str, fields: dict, metadata_keys: dict[str, str | None]) -> Volume:
+    """Sets `fields`; `metadata_keys` sets (or with None removes) single keys."""
     with write_transaction():
         volume = get_volume(identity, volume_id)
+        if metadata_keys:
+            fields["metadata"] = validation.merged(fields.get("metadata", volume.metadata), metadata_keys)
         Volume.update(updated_at=utcnow(), **fields).where(Volume.id == volume.id).execute()
         return Volume.get_by_id(volume.id)
 
 
-def delete_volume(identity: Identity, volume_id: str, request_id: str, retry_after: float) -> Started:
-    with write_transaction():
-        replay = operations.find_by_request(identity, "DeleteVolume", request_id)
-        if replay:
-            return Started(replay, None)
-        volume = get_volume(identity, volume_id)
-        attached = Attachment.select().where(Attachment.volume == volume.id).count()
-        if attached:
-            raise FailedPrecondition(
-                f"volume {volume_id} has {attached} attachment(s); delete them (detach) first",
-                "VOLUME_ATTACHED", {"volume_id": volume_id, "status": volume.status, "attachments": attached},
-            )
-        if volume.status not in states.DELETABLE:
-            raise FailedPrecondition(
-                f"volume {volume_id} is {volume.status}; only volumes that are "
-                f"{', '.join(sorted(states.DELETABLE))} can be deleted",
-                "VOLUME_STATUS_INVALID",
-                {"volume_id": volume_id, "status": volume.status},
-            )
-        states.cas_status(volume.id, [volume.status], states.DELETING)
-        if not volume.host:
-            # Never placed: no backend holds any data, so the row can go now.
-            volume = Volume.get_by_id(volume.id)
-            op = operations.new(identity, "DeleteVolume", volume.id, request_id)
-            operations.finish(op.id, response=to_proto(volume).SerializeToString())
-            remove_volume(volume)
-            return Started(Operation.get_by_id(op.id), None, "deleted")
-        op_id = operations.new_id()
-        payload = {"verb": "delete", "operation_id": op_id, "volume_id": volume.id, "pool": volume.host}
-        task = Task(subjects.volume_task(host_of(volume.host), "delete"), op_id, payload)
-        op = operations.new(identity, "DeleteVolume", volume.id, request_id, op_id, task, retry_after)
-    return Started(op, task)
-
-
 def remove_volume(volume: Volume) -> None:
-    """Deletes the row and gives its quota back, inside the caller's transaction."""
+    """Deletes the row, its snapshots' rows, and gives their quota back,
+    inside the caller's transaction."""
+    for snapshot in Snapshot.select().where(Snapshot.volume == volume.id):
+        snapshot.delete_instance()
+        quota.release(snapshot.project_id, counted_snapshot(snapshot.size_gb))
     volume.delete_instance()
     quota.release(volume.project_id, counted(volume.size_gb, volume.volume_type_id))

@@ -17,7 +17,7 @@ MAX_LIMIT = 2**53
 
 def _names() -> dict[str, str]:
     """Public resource name -> stored resource name, for every resource."""
-    names = {kind: kind for kind in quota.KINDS}
+    names = {resource: resource for resource in quota.RESOURCES}
     for volume_type in VolumeType.select(VolumeType.id, VolumeType.name):
         for kind in quota.KINDS:
             names[quota.per_type_label(kind, volume_type.name)] = quota.per_type(kind, volume_type.id)

@@ -9,7 +9,7 @@ from ember.db import Operation
 from ember.errors import EmberError
 from ember.outbox import Reconciler
 from ember.runtime import Runtime
-from ember.v1 import quota_pb2_grpc, volume_pb2_grpc, volume_type_pb2_grpc
+from ember.v1 import quota_pb2_grpc, snapshot_pb2_grpc, volume_pb2_grpc, volume_type_pb2_grpc
 from volume.api import VolumeApi
 from volume.backends import Backends
 from volume.exports import Exports
@@ -17,6 +17,7 @@ from volume.host_tasks import HostTasks
 from volume.quota_api import QuotaApi
 from volume.recovery import recover_attachments
 from volume.reporter import CapacityReporter
+from volume.snapshot_api import SnapshotApi
 from volume.targets.nbd import NbdTarget
 from volume.types_api import VolumeTypeApi
 
@@ -34,6 +35,7 @@ class VolumeService:
         self.registry_extra = {"host": settings.host}
         self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones, self.exports)
         self.types = VolumeTypeApi(runtime.secret)
+        self.snapshots = SnapshotApi(settings, runtime.bus, runtime.secret)
         self.quotas = QuotaApi(settings)
         self.reporter = CapacityReporter(settings, self.backends)
         self.reconciler = Reconciler(
@@ -45,6 +47,7 @@ class VolumeService:
             (volume_pb2_grpc.add_VolumeServiceServicer_to_server, self.api, "ember.v1.VolumeService"),
             (volume_type_pb2_grpc.add_VolumeTypeServiceServicer_to_server, self.types, "ember.v1.VolumeTypeService"),
             (quota_pb2_grpc.add_QuotaServiceServicer_to_server, self.quotas, "ember.v1.QuotaService"),
+            (snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server, self.snapshots, "ember.v1.SnapshotService"),
         ]
 
     def known_zones(self) -> set[str]:
@@ -72,7 +75,7 @@ class VolumeService:
             f"(last sent to {row.task_subject})",
             "TASK_DEADLINE_EXCEEDED",
         )
-        await volume_tasks.fail(self.runtime.bus, row.id, payload["volume_id"], payload["verb"], error)
+        await volume_tasks.fail(self.runtime.bus, row.id, payload, error)
 
     async def stop(self) -> None:
         await self.reconciler.stop()

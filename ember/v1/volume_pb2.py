@@ -28,7 +28,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/volume.proto\x12\x08\x65mber.v1\x1a\x19\x65mber/v1/attachment.proto\x1a#google/longrunning/operations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x03\n\x06Volume\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0f\n\x07size_gb\x18\x04 \x01(\x03\x12&\n\x06status\x18\x05 \x01(\x0e\x32\x16.ember.v1.VolumeStatus\x12\x15\n\rstatus_detail\x18\x06 \x01(\t\x12\x12\n\nproject_id\x18\x07 \x01(\t\x12\x0f\n\x07user_id\x18\x08 \x01(\t\x12\x0c\n\x04host\x18\t \x01(\t\x12\x30\n\x08metadata\x18\n \x03(\x0b\x32\x1e.ember.v1.Volume.MetadataEntry\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bvolume_type\x18\r \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x0e \x01(\t\x12\x13\n\x0bmultiattach\x18\x0f \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xfd\x01\n\x13\x43reateVolumeRequest\x12\x0f\n\x07size_gb\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12=\n\x08metadata\x18\x04 \x03(\x0b\x32+.ember.v1.CreateVolumeRequest.MetadataEntry\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0bvolume_type\x18\x06 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x07 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x10GetVolumeRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x12ListVolumesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\x13ListVolumesResponse\x12!\n\x07volumes\x18\x01 \x03(\x0b\x32\x10.ember.v1.Volume\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"h\n\x13UpdateVolumeRequest\x12 \n\x06volume\x18\x01 \x01(\x0b\x32\x10.ember.v1.Volume\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"5\n\x13\x44\x65leteVolumeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t*\xad\x02\n\x0cVolumeStatus\x12\x1d\n\x19VOLUME_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16VOLUME_STATUS_CREATING\x10\x01\x12\x1b\n\x17VOLUME_STATUS_AVAILABLE\x10\x02\x12\x1a\n\x16VOLUME_STATUS_DELETING\x10\x03\x12\x17\n\x13VOLUME_STATUS_ERROR\x10\x04\x12 \n\x1cVOLUME_STATUS_ERROR_DELETING\x10\x05\x12\x1a\n\x16VOLUME_STATUS_RESERVED\x10\x06\x12\x1b\n\x17VOLUME_STATUS_ATTACHING\x10\x07\x12\x18\n\x14VOLUME_STATUS_IN_USE\x10\x08\x12\x1b\n\x17VOLUME_STATUS_DETACHING\x10\t2\x88\x08\n\rVolumeService\x12~\n\x0c\x43reateVolume\x12\x1d.ember.v1.CreateVolumeRequest\x1a\x1d.google.longrunning.Operation\"0\xca\x41-\n\x0f\x65mber.v1.Volume\x12\x1a\x65mber.v1.OperationMetadata\x12\x39\n\tGetVolume\x12\x1a.ember.v1.GetVolumeRequest\x1a\x10.ember.v1.Volume\x12J\n\x0bListVolumes\x12\x1c.ember.v1.ListVolumesRequest\x1a\x1d.ember.v1.ListVolumesResponse\x12?\n\x0cUpdateVolume\x12\x1d.ember.v1.UpdateVolumeRequest\x1a\x10.ember.v1.Volume\x12~\n\x0c\x44\x65leteVolume\x12\x1d.ember.v1.DeleteVolumeRequest\x1a\x1d.google.longrunning.Operation\"0\xca\x41-\n\x0f\x65mber.v1.Volume\x12\x1a\x65mber.v1.OperationMetadata\x12K\n\x10\x43reateAttachment\x12!.ember.v1.CreateAttachmentRequest\x1a\x14.ember.v1.Attachment\x12\x45\n\rGetAttachment\x12\x1e.ember.v1.GetAttachmentRequest\x1a\x14.ember.v1.Attachment\x12V\n\x0fListAttachments\x12 .ember.v1.ListAttachmentsRequest\x1a!.ember.v1.ListAttachmentsResponse\x12K\n\x10UpdateAttachment\x12!.ember.v1.UpdateAttachmentRequest\x1a\x14.ember.v1.Attachment\x12O\n\x12\x43ompleteAttachment\x12#.ember.v1.CompleteAttachmentRequest\x1a\x14.ember.v1.Attachment\x12Y\n\x10\x44\x65leteAttachment\x12!.ember.v1.DeleteAttachmentRequest\x1a\".ember.v1.DeleteAttachmentResponse\x12J\n\x0b\x46orceDetach\x12\x1c.ember.v1.ForceDetachRequest\x1a\x1d.ember.v1.ForceDetachResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/volume.proto\x12\x08\x65mber.v1\x1a\x19\x65mber/v1/attachment.proto\x1a#google/longrunning/operations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x03\n\x06Volume\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0f\n\x07size_gb\x18\x04 \x01(\x03\x12&\n\x06status\x18\x05 \x01(\x0e\x32\x16.ember.v1.VolumeStatus\x12\x15\n\rstatus_detail\x18\x06 \x01(\t\x12\x12\n\nproject_id\x18\x07 \x01(\t\x12\x0f\n\x07user_id\x18\x08 \x01(\t\x12\x0c\n\x04host\x18\t \x01(\t\x12\x30\n\x08metadata\x18\n \x03(\x0b\x32\x1e.ember.v1.Volume.MetadataEntry\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bvolume_type\x18\r \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x0e \x01(\t\x12\x13\n\x0bmultiattach\x18\x0f \x01(\x08\x12\x1a\n\x12source_snapshot_id\x18\x10 \x01(\t\x12\x18\n\x10source_volume_id\x18\x11 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc1\x02\n\x13\x43reateVolumeRequest\x12\x0f\n\x07size_gb\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12=\n\x08metadata\x18\x04 \x03(\x0b\x32+.ember.v1.CreateVolumeRequest.MetadataEntry\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0bvolume_type\x18\x06 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x07 \x01(\t\x12\x1c\n\x12source_snapshot_id\x18\x08 \x01(\tH\x00\x12\x1a\n\x10source_volume_id\x18\t \x01(\tH\x00\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06source\"\x1e\n\x10GetVolumeRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x12ListVolumesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\x13ListVolumesResponse\x12!\n\x07volumes\x18\x01 \x03(\x0b\x32\x10.ember.v1.Volume\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"h\n\x13UpdateVolumeRequest\x12 \n\x06volume\x18\x01 \x01(\x0b\x32\x10.ember.v1.Volume\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"F\n\x13\x44\x65leteVolumeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61scade\x18\x03 \x01(\x08\"J\n\x13\x45xtendVolumeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bnew_size_gb\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\" \n\x12WatchVolumeRequest\x12\n\n\x02id\x18\x01 \x01(\t\"H\n\x13WatchVolumeResponse\x12 \n\x06volume\x18\x01 \x01(\x0b\x32\x10.ember.v1.Volume\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\"N\n\x18ResetVolumeStatusRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.ember.v1.VolumeStatus\"a\n\x1cResetAttachmentStatusRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.ember.v1.AttachmentStatus\"&\n\x18\x46orceDeleteVolumeRequest\x12\n\n\x02id\x18\x01 \x01(\t*\xed\x02\n\x0cVolumeStatus\x12\x1d\n\x19VOLUME_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16VOLUME_STATUS_CREATING\x10\x01\x12\x1b\n\x17VOLUME_STATUS_AVAILABLE\x10\x02\x12\x1a\n\x16VOLUME_STATUS_DELETING\x10\x03\x12\x17\n\x13VOLUME_STATUS_ERROR\x10\x04\x12 \n\x1cVOLUME_STATUS_ERROR_DELETING\x10\x05\x12\x1a\n\x16VOLUME_STATUS_RESERVED\x10\x06\x12\x1b\n\x17VOLUME_STATUS_ATTACHING\x10\x07\x12\x18\n\x14VOLUME_STATUS_IN_USE\x10\x08\x12\x1b\n\x17VOLUME_STATUS_DETACHING\x10\t\x12\x1b\n\x17VOLUME_STATUS_EXTENDING\x10\n\x12!\n\x1dVOLUME_STATUS_ERROR_EXTENDING\x10\x0b\x32\x83\x0c\n\rVolumeService\x12~\n\x0c\x43reateVolume\x12\x1d.ember.v1.CreateVolumeRequest\x1a\x1d.google.longrunning.Operation\"0\xca\x41-\n\x0f\x65mber.v1.Volume\x12\x1a\x65mber.v1.OperationMetadata\x12\x39\n\tGetVolume\x12\x1a.ember.v1.GetVolumeRequest\x1a\x10.ember.v1.Volume\x12J\n\x0bListVolumes\x12\x1c.ember.v1.ListVolumesRequest\x1a\x1d.ember.v1.ListVolumesResponse\x12?\n\x0cUpdateVolume\x12\x1d.ember.v1.UpdateVolumeRequest\x1a\x10.ember.v1.Volume\x12~\n\x0c\x44\x65leteVolume\x12\x1d.ember.v1.DeleteVolumeRequest\x1a\x1d.google.longrunning.Operation\"0\xca\x41-\n\x0f\x65mber.v1.Volume\x12\x1a\x65mber.v1.OperationMetadata\x12K\n\x10\x43reateAttachment\x12!.ember.v1.CreateAttachmentRequest\x1a\x14.ember.v1.Attachment\x12\x45\n\rGetAttachment\x12\x1e.ember.v1.GetAttachmentRequest\x1a\x14.ember.v1.Attachment\x12V\n\x0fListAttachments\x12 .ember.v1.ListAttachmentsRequest\x1a!.ember.v1.ListAttachmentsResponse\x12K\n\x10UpdateAttachment\x12!.ember.v1.UpdateAttachmentRequest\x1a\x14.ember.v1.Attachment\x12O\n\x12\x43ompleteAttachment\x12#.ember.v1.CompleteAttachmentRequest\x1a\x14.ember.v1.Attachment\x12Y\n\x10\x44\x65leteAttachment\x12!.ember.v1.DeleteAttachmentRequest\x1a\".ember.v1.DeleteAttachmentResponse\x12J\n\x0b\x46orceDetach\x12\x1c.ember.v1.ForceDetachRequest\x1a\x1d.ember.v1.ForceDetachResponse\x12~\n\x0c\x45xtendVolume\x12\x1d.ember.v1.ExtendVolumeRequest\x1a\x1d.google.longrunning.Operation\"0\xca\x41-\n\x0f\x65mber.v1.Volume\x12\x1a\x65mber.v1.OperationMetadata\x12L\n\x0bWatchVolume\x12\x1c.ember.v1.WatchVolumeRequest\x1a\x1d.ember.v1.WatchVolumeResponse0\x01\x12I\n\x11ResetVolumeStatus\x12\".ember.v1.ResetVolumeStatusRequest\x1a\x10.ember.v1.Volume\x12U\n\x15ResetAttachmentStatus\x12&.ember.v1.ResetAttachmentStatusRequest\x1a\x14.ember.v1.Attachment\x12\x88\x01\n\x11\x46orceDeleteVolume\x12\".ember.v1.ForceDeleteVolumeRequest\x1a\x1d.google.longrunning.Operation\"0\xca\x41-\n\x0f\x65mber.v1.Volume\x12\x1a\x65mber.v1.OperationMetadatab\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,26 +43,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VOLUMESERVICE'].methods_by_name['CreateVolume']._serialized_options = b'\312A-\n\017ember.v1.Volume\022\032ember.v1.OperationMetadata'
   _globals['_VOLUMESERVICE'].methods_by_name['DeleteVolume']._loaded_options = None
   _globals['_VOLUMESERVICE'].methods_by_name['DeleteVolume']._serialized_options = b'\312A-\n\017ember.v1.Volume\022\032ember.v1.OperationMetadata'
-  _globals['_VOLUMESTATUS']._serialized_start=1213
-  _globals['_VOLUMESTATUS']._serialized_end=1514
+  _globals['_VOLUMESERVICE'].methods_by_name['ExtendVolume']._loaded_options = None
+  _globals['_VOLUMESERVICE'].methods_by_name['ExtendVolume']._serialized_options = b'\312A-\n\017ember.v1.Volume\022\032ember.v1.OperationMetadata'
+  _globals['_VOLUMESERVICE'].methods_by_name['ForceDeleteVolume']._loaded_options = None
+  _globals['_VOLUMESERVICE'].methods_by_name['ForceDeleteVolume']._serialized_options = b'\312A-\n\017ember.v1.Volume\022\032ember.v1.OperationMetadata'
+  _globals['_VOLUMESTATUS']._serialized_start=1755
+  _globals['_VOLUMESTATUS']._serialized_end=2120
   _globals['_VOLUME']._serialized_start=167
-  _globals['_VOLUME']._serialized_end=617
-  _globals['_VOLUME_METADATAENTRY']._serialized_start=570
-  _globals['_VOLUME_METADATAENTRY']._serialized_end=617
-  _globals['_CREATEVOLUMEREQUEST']._serialized_start=620
-  _globals['_CREATEVOLUMEREQUEST']._serialized_end=873
-  _globals['_CREATEVOLUMEREQUEST_METADATAENTRY']._serialized_start=570
-  _globals['_CREATEVOLUMEREQUEST_METADATAENTRY']._serialized_end=617
-  _globals['_GETVOLUMEREQUEST']._serialized_start=875
-  _globals['_GETVOLUMEREQUEST']._serialized_end=905
-  _globals['_LISTVOLUMESREQUEST']._serialized_start=907
-  _globals['_LISTVOLUMESREQUEST']._serialized_end=966
-  _globals['_LISTVOLUMESRESPONSE']._serialized_start=968
-  _globals['_LISTVOLUMESRESPONSE']._serialized_end=1049
-  _globals['_UPDATEVOLUMEREQUEST']._serialized_start=1051
-  _globals['_UPDATEVOLUMEREQUEST']._serialized_end=1155
-  _globals['_DELETEVOLUMEREQUEST']._serialized_start=1157
-  _globals['_DELETEVOLUMEREQUEST']._serialized_end=1210
-  _globals['_VOLUMESERVICE']._serialized_start=1517
-  _globals['_VOLUMESERVICE']._serialized_end=2549
+  _globals['_VOLUME']._serialized_end=671
+  _globals['_VOLUME_METADATAENTRY']._serialized_start=624
+  _globals['_VOLUME_METADATAENTRY']._serialized_end=671
+  _globals['_CREATEVOLUMEREQUEST']._serialized_start=674
+  _globals['_CREATEVOLUMEREQUEST']._serialized_end=995
+  _globals['_CREATEVOLUMEREQUEST_METADATAENTRY']._serialized_start=624
+  _globals['_CREATEVOLUMEREQUEST_METADATAENTRY']._serialized_end=671
+  _globals['_GETVOLUMEREQUEST']._serialized_start=997
+  _globals['_GETVOLUMEREQUEST']._serialized_end=1027
+  _globals['_LISTVOLUMESREQUEST']._serialized_start=1029
+  _globals['_LISTVOLUMESREQUEST']._serialized_end=1088
+  _globals['_LISTVOLUMESRESPONSE']._serialized_start=1090
+  _globals['_LISTVOLUMESRESPONSE']._serialized_end=1171
+  _globals['_UPDATEVOLUMEREQUEST']._serialized_start=1173
+  _globals['_UPDATEVOLUMEREQUEST']._serialized_end=1277
+  _globals['_DELETEVOLUMEREQUEST']._serialized_start=1279
+  _globals['_DELETEVOLUMEREQUEST']._serialized_end=1349
+  _globals['_EXTENDVOLUMEREQUEST']._serialized_start=1351
+  _globals['_EXTENDVOLUMEREQUEST']._serialized_end=1425
+  _globals['_WATCHVOLUMEREQUEST']._serialized_start=1427
+  _globals['_WATCHVOLUMEREQUEST']._serialized_end=1459
+  _globals['_WATCHVOLUMERESPONSE']._serialized_start=1461
+  _globals['_WATCHVOLUMERESPONSE']._serialized_end=1533
+  _globals['_RESETVOLUMESTATUSREQUEST']._serialized_start=1535
+  _globals['_RESETVOLUMESTATUSREQUEST']._serialized_end=1613
+  _globals['_RESETATTACHMENTSTATUSREQUEST']._serialized_start=1615
+  _globals['_RESETATTACHMENTSTATUSREQUEST']._serialized_end=1712
+  _globals['_FORCEDELETEVOLUMEREQUEST']._serialized_start=1714
+  _globals['_FORCEDELETEVOLUMEREQUEST']._serialized_end=1752
+  _globals['_VOLUMESERVICE']._serialized_start=2123
+  _globals['_VOLUMESERVICE']._serialized_end=3662
 # @@protoc_insertion_point(module_scope)

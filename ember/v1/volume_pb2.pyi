@@ -25,6 +25,8 @@ class VolumeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VOLUME_STATUS_ATTACHING: _ClassVar[VolumeStatus]
     VOLUME_STATUS_IN_USE: _ClassVar[VolumeStatus]
     VOLUME_STATUS_DETACHING: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_EXTENDING: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_ERROR_EXTENDING: _ClassVar[VolumeStatus]
 VOLUME_STATUS_UNSPECIFIED: VolumeStatus
 VOLUME_STATUS_CREATING: VolumeStatus
 VOLUME_STATUS_AVAILABLE: VolumeStatus
@@ -35,9 +37,11 @@ VOLUME_STATUS_RESERVED: VolumeStatus
 VOLUME_STATUS_ATTACHING: VolumeStatus
 VOLUME_STATUS_IN_USE: VolumeStatus
 VOLUME_STATUS_DETACHING: VolumeStatus
+VOLUME_STATUS_EXTENDING: VolumeStatus
+VOLUME_STATUS_ERROR_EXTENDING: VolumeStatus
 
 class Volume(_message.Message):
-    __slots__ = ("id", "name", "description", "size_gb", "status", "status_detail", "project_id", "user_id", "host", "metadata", "created_at", "updated_at", "volume_type", "availability_zone", "multiattach")
+    __slots__ = ("id", "name", "description", "size_gb", "status", "status_detail", "project_id", "user_id", "host", "metadata", "created_at", "updated_at", "volume_type", "availability_zone", "multiattach", "source_snapshot_id", "source_volume_id")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +64,8 @@ class Volume(_message.Message):
     VOLUME_TYPE_FIELD_NUMBER: _ClassVar[int]
     AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
     MULTIATTACH_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -75,10 +81,12 @@ class Volume(_message.Message):
     volume_type: str
     availability_zone: str
     multiattach: bool
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., size_gb: _Optional[int] = ..., status: _Optional[_Union[VolumeStatus, str]] = ..., status_detail: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., host: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., volume_type: _Optional[str] = ..., availability_zone: _Optional[str] = ..., multiattach: _Optional[bool] = ...) -> None: ...
+    source_snapshot_id: str
+    source_volume_id: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., size_gb: _Optional[int] = ..., status: _Optional[_Union[VolumeStatus, str]] = ..., status_detail: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., host: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., volume_type: _Optional[str] = ..., availability_zone: _Optional[str] = ..., multiattach: _Optional[bool] = ..., source_snapshot_id: _Optional[str] = ..., source_volume_id: _Optional[str] = ...) -> None: ...
 
 class CreateVolumeRequest(_message.Message):
-    __slots__ = ("size_gb", "name", "description", "metadata", "request_id", "volume_type", "availability_zone")
+    __slots__ = ("size_gb", "name", "description", "metadata", "request_id", "volume_type", "availability_zone", "source_snapshot_id", "source_volume_id")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +101,8 @@ class CreateVolumeRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VOLUME_TYPE_FIELD_NUMBER: _ClassVar[int]
     AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     size_gb: int
     name: str
     description: str
@@ -100,7 +110,9 @@ class CreateVolumeRequest(_message.Message):
     request_id: str
     volume_type: str
     availability_zone: str
-    def __init__(self, size_gb: _Optional[int] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., volume_type: _Optional[str] = ..., availability_zone: _Optional[str] = ...) -> None: ...
+    source_snapshot_id: str
+    source_volume_id: str
+    def __init__(self, size_gb: _Optional[int] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., volume_type: _Optional[str] = ..., availability_zone: _Optional[str] = ..., source_snapshot_id: _Optional[str] = ..., source_volume_id: _Optional[str] = ...) -> None: ...
 
 class GetVolumeRequest(_message.Message):
     __slots__ = ("id",)
@@ -133,9 +145,57 @@ class UpdateVolumeRequest(_message.Message):
     def __init__(self, volume: _Optional[_Union[Volume, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class DeleteVolumeRequest(_message.Message):
-    __slots__ = ("id", "request_id")
+    __slots__ = ("id", "request_id", "cascade")
     ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CASCADE_FIELD_NUMBER: _ClassVar[int]
     id: str
     request_id: str
-    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    cascade: bool
+    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., cascade: _Optional[bool] = ...) -> None: ...
+
+class ExtendVolumeRequest(_message.Message):
+    __slots__ = ("id", "new_size_gb", "request_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_SIZE_GB_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    new_size_gb: int
+    request_id: str
+    def __init__(self, id: _Optional[str] = ..., new_size_gb: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class WatchVolumeRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class WatchVolumeResponse(_message.Message):
+    __slots__ = ("volume", "deleted")
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    volume: Volume
+    deleted: bool
+    def __init__(self, volume: _Optional[_Union[Volume, _Mapping]] = ..., deleted: _Optional[bool] = ...) -> None: ...
+
+class ResetVolumeStatusRequest(_message.Message):
+    __slots__ = ("id", "status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: VolumeStatus
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[VolumeStatus, str]] = ...) -> None: ...
+
+class ResetAttachmentStatusRequest(_message.Message):
+    __slots__ = ("attachment_id", "status")
+    ATTACHMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    attachment_id: str
+    status: _attachment_pb2.AttachmentStatus
+    def __init__(self, attachment_id: _Optional[str] = ..., status: _Optional[_Union[_attachment_pb2.AttachmentStatus, str]] = ...) -> None: ...
+
+class ForceDeleteVolumeRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...

@@ -97,6 +97,31 @@ class VolumeServiceStub:
                 request_serializer=ember_dot_v1_dot_attachment__pb2.ForceDetachRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_attachment__pb2.ForceDetachResponse.FromString,
                 _registered_method=True)
+        self.ExtendVolume = channel.unary_unary(
+                '/ember.v1.VolumeService/ExtendVolume',
+                request_serializer=ember_dot_v1_dot_volume__pb2.ExtendVolumeRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.WatchVolume = channel.unary_stream(
+                '/ember.v1.VolumeService/WatchVolume',
+                request_serializer=ember_dot_v1_dot_volume__pb2.WatchVolumeRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_volume__pb2.WatchVolumeResponse.FromString,
+                _registered_method=True)
+        self.ResetVolumeStatus = channel.unary_unary(
+                '/ember.v1.VolumeService/ResetVolumeStatus',
+                request_serializer=ember_dot_v1_dot_volume__pb2.ResetVolumeStatusRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_volume__pb2.Volume.FromString,
+                _registered_method=True)
+        self.ResetAttachmentStatus = channel.unary_unary(
+                '/ember.v1.VolumeService/ResetAttachmentStatus',
+                request_serializer=ember_dot_v1_dot_volume__pb2.ResetAttachmentStatusRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+                _registered_method=True)
+        self.ForceDeleteVolume = channel.unary_unary(
+                '/ember.v1.VolumeService/ForceDeleteVolume',
+                request_serializer=ember_dot_v1_dot_volume__pb2.ForceDeleteVolumeRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
 
 
 class VolumeServiceServicer:
@@ -189,6 +214,47 @@ class VolumeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtendVolume(self, request, context):
+        """Grows an available volume; the operation's response is the Volume.
+        Shrinking is INVALID_ARGUMENT; extending an in-use volume is
+        FAILED_PRECONDITION (no target here grows a volume online).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchVolume(self, request, context):
+        """Streams the volume each time its status changes, starting with its
+        current state, until it reaches a stable status (or is deleted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetVolumeStatus(self, request, context):
+        """Admin only: sets a volume's status, whatever it was (Cinder's
+        reset-status), for recovering from what the services cannot; recorded as
+        an event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetAttachmentStatus(self, request, context):
+        """Admin only: sets an attachment's status, and the volume's follows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForceDeleteVolume(self, request, context):
+        """Admin only: deletes any project's volume whatever its status (but not
+        while attached), with its snapshots; recorded as an event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VolumeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -251,6 +317,31 @@ def add_VolumeServiceServicer_to_server(servicer, server):
                     servicer.ForceDetach,
                     request_deserializer=ember_dot_v1_dot_attachment__pb2.ForceDetachRequest.FromString,
                     response_serializer=ember_dot_v1_dot_attachment__pb2.ForceDetachResponse.SerializeToString,
+            ),
+            'ExtendVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendVolume,
+                    request_deserializer=ember_dot_v1_dot_volume__pb2.ExtendVolumeRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'WatchVolume': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchVolume,
+                    request_deserializer=ember_dot_v1_dot_volume__pb2.WatchVolumeRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_volume__pb2.WatchVolumeResponse.SerializeToString,
+            ),
+            'ResetVolumeStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetVolumeStatus,
+                    request_deserializer=ember_dot_v1_dot_volume__pb2.ResetVolumeStatusRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_volume__pb2.Volume.SerializeToString,
+            ),
+            'ResetAttachmentStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetAttachmentStatus,
+                    request_deserializer=ember_dot_v1_dot_volume__pb2.ResetAttachmentStatusRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_attachment__pb2.Attachment.SerializeToString,
+            ),
+            'ForceDeleteVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForceDeleteVolume,
+                    request_deserializer=ember_dot_v1_dot_volume__pb2.ForceDeleteVolumeRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -578,6 +669,141 @@ class VolumeService:
             '/ember.v1.VolumeService/ForceDetach',
             ember_dot_v1_dot_attachment__pb2.ForceDetachRequest.SerializeToString,
             ember_dot_v1_dot_attachment__pb2.ForceDetachResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/ExtendVolume',
+            ember_dot_v1_dot_volume__pb2.ExtendVolumeRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ember.v1.VolumeService/WatchVolume',
+            ember_dot_v1_dot_volume__pb2.WatchVolumeRequest.SerializeToString,
+            ember_dot_v1_dot_volume__pb2.WatchVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetVolumeStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/ResetVolumeStatus',
+            ember_dot_v1_dot_volume__pb2.ResetVolumeStatusRequest.SerializeToString,
+            ember_dot_v1_dot_volume__pb2.Volume.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetAttachmentStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/ResetAttachmentStatus',
+            ember_dot_v1_dot_volume__pb2.ResetAttachmentStatusRequest.SerializeToString,
+            ember_dot_v1_dot_attachment__pb2.Attachment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForceDeleteVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.VolumeService/ForceDeleteVolume',
+            ember_dot_v1_dot_volume__pb2.ForceDeleteVolumeRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,
             insecure,

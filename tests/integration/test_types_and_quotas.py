@@ -95,7 +95,7 @@ def test_quota_admin_rules_and_bad_input(cluster):
     error = fails(user.call, user.quotas.GetQuota, quota_pb2.GetQuotaRequest(project_id="someone-else"))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert user.call(user.quotas.GetQuota, quota_pb2.GetQuotaRequest()).project_id == "nosy"
-    for limits, field in (({"volumes": -2}, "limits[volumes]"), ({"snapshots": 3}, "limits")):
+    for limits, field in (({"volumes": -2}, "limits[volumes]"), ({"teapots": 3}, "limits")):
         error = fails(cluster.set_quota, "nosy", **limits)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert details(error)[1].field_violations[0].field == field

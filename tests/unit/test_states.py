@@ -37,6 +37,10 @@ def make_volume(status: str) -> str:
         ("in-use", "detaching"),
         ("detaching", "available"),
         ("detaching", "in-use"),
+        ("available", "extending"),
+        ("extending", "available"),
+        ("extending", "error_extending"),
+        ("error_extending", "deleting"),
     ],
 )
 def test_allowed_transitions(current, new):
@@ -59,6 +63,9 @@ def test_allowed_transitions(current, new):
         ("creating", "reserved"),
         ("error", "reserved"),
         ("deleting", "in-use"),
+        ("in-use", "extending"),
+        ("extending", "in-use"),
+        ("error_extending", "available"),
     ],
 )
 def test_forbidden_transitions(current, new):
@@ -67,7 +74,7 @@ def test_forbidden_transitions(current, new):
 
 
 def test_deletable_statuses_follow_the_table():
-    assert states.DELETABLE == {"available", "error", "error_deleting"}
+    assert states.DELETABLE == {"available", "error", "error_deleting", "error_extending"}
 
 
 def test_cas_changes_only_from_an_expected_status(database):
@@ -116,4 +123,18 @@ def test_a_volume_status_follows_its_strongest_attachment(attachments, status):
 
 def test_predecessors_are_read_off_the_table():
     assert states.predecessors("in-use") == ["attaching", "detaching", "reserved"]
-    assert states.predecessors("available") == ["attaching", "creating", "detaching", "reserved"]
+    assert states.predecessors("available") == ["attaching", "creating", "detaching", "extending", "reserved"]
+
+
+@pytest.mark.parametrize(
+    "current, new, allowed",
+    [("creating", "available", True), ("creating", "error", True), ("available", "deleting", True),
+     ("error", "deleting", True), ("deleting", "error_deleting", True), ("available", "creating", False),
+     ("deleting", "available", False), ("error", "available", False), ("creating", "deleting", False)],
+)
+def test_snapshot_transitions(current, new, allowed):
+    if allowed:
+        states.check(current, new, states.SNAPSHOT_TRANSITIONS, "snapshot")
+    else:
+        with pytest.raises(states.InvalidTransition, match=f"snapshot cannot go from {current} to {new}"):
+            states.check(current, new, states.SNAPSHOT_TRANSITIONS, "snapshot")

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ember import failpoints
+from volume.drivers import copy
 
 if TYPE_CHECKING:
     from volume.backends import BackendConfig
@@ -62,10 +63,13 @@ class FileDriver:
             sizes, allocated = self._scan(pool)
             self._tallies[pool] = _Tally(sizes, allocated, time.monotonic())
 
-    def path(self, pool: str, volume_id: str) -> pathlib.Path:
+    def _pool_dir(self, pool: str) -> pathlib.Path:
         if pool not in self.pools:
             raise ValueError(f"unknown pool {pool!r}; this backend has {', '.join(self.pools)}")
-        return self.root / pool / f"volume-{volume_id}"
+        return self.root / pool
+
+    def path(self, pool: str, volume_id: str) -> pathlib.Path:
+        return self._pool_dir(pool) / f"volume-{volume_id}"
 
     def create(self, pool: str, volume_id: str, size_gb: int) -> pathlib.Path:
         """Idempotent: a retry after a crash finds the file and fixes its size."""
@@ -73,9 +77,9 @@ class FileDriver:
         path = self.path(pool, volume_id)
         with open(path, "ab") as f:
             f.truncate(size_gb * GIB)
-            if not self.config.thin:
-                os.posix_fallocate(f.fileno(), 0, size_gb * GIB)
             os.fsync(f.fileno())
+        if not self.config.thin:
+            self._allocate(path, size_gb)
         with self._lock:
             self._tallies[pool].sizes[path.name] = size_gb * GIB
         return path
@@ -86,14 +90,54 @@ class FileDriver:
         with self._lock:
             self._tallies[pool].sizes.pop(path.name, None)
 
+    def snapshot_path(self, pool: str, snapshot_id: str) -> pathlib.Path:
+        return self._pool_dir(pool) / f"snapshot-{snapshot_id}"
+
+    def create_snapshot(self, pool: str, volume_id: str, snapshot_id: str, progress=None) -> str:
+        """Copies the volume's data as it is now; holes are not copied."""
+        source = self.path(pool, volume_id)
+        return copy.sparse_copy(source, self.snapshot_path(pool, snapshot_id), source.stat().st_size, progress)
+
+    def delete_snapshot(self, pool: str, snapshot_id: str) -> None:
+        self.snapshot_path(pool, snapshot_id).unlink(missing_ok=True)
+
+    def create_from(self, pool: str, volume_id: str, size_gb: int, source: pathlib.Path, progress=None) -> str:
+        """A new volume holding the data of `source` (a snapshot or another
+        volume of this backend), extended to size_gb."""
+        how = copy.sparse_copy(source, self.path(pool, volume_id), size_gb * GIB, progress)
+        if not self.config.thin:
+            self._allocate(self.path(pool, volume_id), size_gb)
+        with self._lock:
+            self._tallies[pool].sizes[f"volume-{volume_id}"] = size_gb * GIB
+        return how
+
+    def extend(self, pool: str, volume_id: str, size_gb: int) -> None:
+        """Idempotent: a volume already that large is left alone."""
+        failpoints.hit("volume.driver.extend")
+        path = self.path(pool, volume_id)
+        with open(path, "r+b") as f:
+            if os.fstat(f.fileno()).st_size < size_gb * GIB:
+                f.truncate(size_gb * GIB)
+            os.fsync(f.fileno())
+        if not self.config.thin:
+            self._allocate(path, size_gb)
+        with self._lock:
+            self._tallies[pool].sizes[path.name] = size_gb * GIB
+
+    def _allocate(self, path: pathlib.Path, size_gb: int) -> None:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, size_gb * GIB)
+            os.fsync(f.fileno())
+
     def _scan(self, pool: str) -> tuple[dict[str, int], int]:
         """Each volume file's size, and the bytes they all have allocated."""
         sizes, allocated = {}, 0
         for entry in os.scandir(self.root / pool):
-            if entry.name.startswith("volume-") and entry.is_file():
+            if entry.name.startswith(("volume-", "snapshot-")) and entry.is_file():
                 st = entry.stat()
-                sizes[entry.name] = st.st_size
                 allocated += st.st_blocks * 512
+                if entry.name.startswith("volume-"):
+                    sizes[entry.name] = st.st_size
         return sizes, allocated
 
     def report(self, pool: str) -> PoolReport:

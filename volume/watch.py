@@ -1,0 +1,53 @@
+"""Watch streams: a resource's current state, then its state again after
+each status event from the EVENTS stream, until it is stable or gone. The
+consumer starts before the first read, so no change between the read and
+the first event can be missed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from nats.js.api import DeliverPolicy
+
+from ember import subjects
+from ember.errors import NotFound
+
+DELETED = "deleted"
+# How long one wait for an event may take before the stream re-reads the
+# resource anyway (a lost event must not leave a watcher hanging).
+REREAD_AFTER = 30.0
+
+
+async def watch(
+    js, resource: str, resource_id: str, kind: str, load: Callable[[], Awaitable[Any]], stable: Callable[[Any], bool]
+) -> AsyncIterator[Any | None]:
+    """Yields the resource, then again at each status change; None (and the
+    end) when it was deleted. NotFound if it does not exist."""
+    sub = await js.subscribe(
+        subjects.event(resource, resource_id), ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+    )
+    try:
+        row = await load()
+        if row is None:
+            raise NotFound(kind, resource_id)
+        last = row.status
+        yield row
+        while not stable(row):
+            try:
+                msg = await sub.next_msg(timeout=REREAD_AFTER)
+                status = json.loads(msg.data).get("status")
+            except TimeoutError:
+                status = ""
+            if status == DELETED:
+                yield None
+                return
+            row = await load()
+            if row is None:
+                yield None
+                return
+            if row.status != last:
+                last = row.status
+                yield row
+    finally:
+        await sub.unsubscribe()
