@@ -19,7 +19,8 @@ MAX_WAIT = 300.0
 
 
 class Completions:
-    """One subscription to every event, fanned out to the waiters of the operations they finish."""
+    """One subscription to every event, fanned out to the waiters of the
+    operations they finish or move forward (WaitOperation returns then)."""
 
     def __init__(self):
         self._waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
@@ -30,7 +31,7 @@ class Completions:
         await nc.flush()
 
     async def _on_event(self, msg) -> None:
-        operation_id = events.finished_operation(msg.data)
+        operation_id = events.operation_moved(msg.data)
         for future in self._waiters.pop(operation_id, []):
             if not future.done():
                 future.set_result(None)

@@ -1,6 +1,6 @@
 """What goes on the EVENTS stream: a resource's status change, which also
-says when it finished an operation, so one event serves both the resource's
-watchers and the gateway's WaitOperation."""
+says when it finished an operation, and the progress of long copies, so one
+stream serves the resources' watchers and the gateway's WaitOperation."""
 
 from __future__ import annotations
 
@@ -24,10 +24,15 @@ def status_changed(
     return subjects.event(resource, resource_id), payload
 
 
-def finished_operation(data: bytes) -> str:
-    """The id of the operation an event's payload says finished, or ''."""
+PROGRESS = "progress"
+PROGRESS_OF = "progress_of"
+
+
+def operation_moved(data: bytes) -> str:
+    """The id of the operation an event says finished or progressed, or ''."""
     try:
-        return str(json.loads(data).get("finished_operation", ""))
+        payload = json.loads(data)
+        return str(payload.get("finished_operation") or payload.get(PROGRESS_OF) or "")
     except (ValueError, AttributeError):
         return ""
 

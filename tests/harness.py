@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pathlib
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -13,7 +14,8 @@ from google.protobuf import duration_pb2
 
 from ember import auth, launcher
 from ember.v1 import (
-    quota_pb2, quota_pb2_grpc, scheduler_pb2_grpc, volume_pb2, volume_pb2_grpc, volume_type_pb2, volume_type_pb2_grpc,
+    quota_pb2, quota_pb2_grpc, scheduler_pb2_grpc, snapshot_pb2_grpc, volume_pb2, volume_pb2_grpc, volume_type_pb2,
+    volume_type_pb2_grpc,
 )
 
 # Short windows so that recovery paths run within a test's patience.
@@ -53,6 +55,18 @@ class Cluster(launcher.Mesh):
     def client(self, project: str = "demo", admin: bool = False) -> "Client":
         return Client(self.gateway, self.token(project, admin))
 
+    def start_two_hosts(self) -> launcher.Process:
+        """nats, scheduler, gateway and two volume services: host-a takes
+        every volume; host-b (no room) answers calls while host-a is down.
+        Returns host-a's process."""
+        self.start_nats()
+        self.start("scheduler")
+        host_a = self.start("volume")
+        self.start("volume", name="volume-b", EMBER_HOST="host-b", EMBER_DATA_DIR=str(self.root / "b"),
+                   EMBER_BACKENDS='[{"name": "file", "pools": ["elsewhere"], "capacity_gb": 1}]')
+        self.start("api_gateway")
+        return host_a
+
     def set_quota(self, project: str, **limits: int) -> quota_pb2.Quota:
         admin = self.client("quota-admin", admin=True)
         return admin.call(admin.quotas.UpdateQuota, quota_pb2.UpdateQuotaRequest(project_id=project, limits=limits))
@@ -72,24 +86,36 @@ class Client:
         self.scheduler = scheduler_pb2_grpc.SchedulerServiceStub(self.channel)
         self.types = volume_type_pb2_grpc.VolumeTypeServiceStub(self.channel)
         self.quotas = quota_pb2_grpc.QuotaServiceStub(self.channel)
+        self.snapshots = snapshot_pb2_grpc.SnapshotServiceStub(self.channel)
 
     def call(self, method, request, timeout: float = 10):
         return method(request, metadata=self.metadata, timeout=timeout)
 
     def wait(self, op: operations_pb2.Operation, timeout: float = 30) -> operations_pb2.Operation:
-        request = operations_pb2.WaitOperationRequest(name=op.name, timeout=duration_pb2.Duration(seconds=int(timeout)))
-        op = self.call(self.operations.WaitOperation, request, timeout=timeout + 5)
-        return op
+        """WaitOperation until the operation is done or `timeout` passed; it
+        returns early at each progress step, so this loops."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            request = operations_pb2.WaitOperationRequest(
+                name=op.name, timeout=duration_pb2.Duration(seconds=max(int(left), 0), nanos=int(left % 1 * 1e9))
+            )
+            op = self.call(self.operations.WaitOperation, request, timeout=max(left, 0) + 5)
+            if op.done or time.monotonic() >= deadline:
+                return op
 
     def create(self, size_gb: int = 1, **fields) -> operations_pb2.Operation:
         return self.call(self.volumes.CreateVolume, volume_pb2.CreateVolumeRequest(size_gb=size_gb, **fields))
 
     def create_available(self, size_gb: int = 1, **fields) -> volume_pb2.Volume:
-        op = self.wait(self.create(size_gb, **fields))
+        return self.done(self.create(size_gb, **fields), volume_pb2.Volume())
+
+    def done(self, op: operations_pb2.Operation, message):
+        """Waits for the operation, asserts it succeeded, returns its response as `message`."""
+        op = self.wait(op)
         assert op.done and not op.HasField("error"), op
-        volume = volume_pb2.Volume()
-        op.response.Unpack(volume)
-        return volume
+        op.response.Unpack(message)
+        return message
 
     def get(self, volume_id: str) -> volume_pb2.Volume:
         return self.call(self.volumes.GetVolume, volume_pb2.GetVolumeRequest(id=volume_id))

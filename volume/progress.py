@@ -26,4 +26,5 @@ class Progress:
 
     async def _report(self, percent: int) -> None:
         await writer.run(operations.set_progress, self.operation_id, percent)
-        await events.announce(self.bus, self.resource, self.resource_id, "progress", extra={"progress_percent": percent})
+        await events.announce(self.bus, self.resource, self.resource_id, events.PROGRESS, extra={
+            "progress_percent": percent, events.PROGRESS_OF: self.operation_id})

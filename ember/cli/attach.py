@@ -12,10 +12,9 @@ import subprocess
 import sys
 
 import grpc
-from google.protobuf import json_format
 
 from ember import config
-from ember.cli.client import CliError, connect, describe
+from ember.cli.client import CliError, as_dict, connect, describe
 from ember.v1 import attachment_pb2, volume_pb2_grpc
 
 PROBE_TIMEOUT = 30
@@ -72,14 +71,10 @@ def attach(args) -> None:
     except grpc.RpcError as error:
         raise CliError(describe(error))
     if args.json:
-        print(json.dumps(_as_dict(attachment), indent=2))
+        print(json.dumps(as_dict(attachment), indent=2))
     else:
         print(f"attachment {attachment.id}", file=sys.stderr)
         print(target(attachment.connection_info))
-
-
-def _as_dict(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
 def list_attachments(args) -> None:
@@ -99,7 +94,7 @@ def list_attachments(args) -> None:
     except grpc.RpcError as error:
         raise CliError(describe(error))
     if args.json:
-        print(json.dumps([_as_dict(a) for a in found], indent=2))
+        print(json.dumps([as_dict(a) for a in found], indent=2))
         return
     print(f"{'ID':<36}  {'VOLUME':<36}  {'INSTANCE':<12}  {'STATUS':<10}  TARGET")
     for a in found:

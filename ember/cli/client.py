@@ -7,10 +7,13 @@ import os
 import sys
 
 import grpc
+from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.protobuf import duration_pb2, json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from ember import config
+from ember.v1 import common_pb2
 
 class CliError(SystemExit):
     def __init__(self, message: str):
@@ -41,3 +44,35 @@ def describe(error: grpc.RpcError) -> str:
             parts.extend(f"{v.field}: {v.description}" for v in bad.field_violations)
     suffix = f" ({'; '.join(parts)})" if parts else ""
     return f"{error.code().name}: {error.details()}{suffix}"
+
+
+def as_dict(message) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _progress(op: operations_pb2.Operation) -> None:
+    """A progress bar on a terminal; WaitOperation returns at each step."""
+    if not sys.stderr.isatty():
+        return
+    meta = common_pb2.OperationMetadata()
+    op.metadata.Unpack(meta)
+    filled = meta.progress_percent // 5
+    print(f"\r{meta.verb} [{'#' * filled}{'.' * (20 - filled)}] {meta.progress_percent:3d}%", end="", file=sys.stderr)
+    if op.done:
+        print(file=sys.stderr)
+
+
+def wait(channel, metadata, op: operations_pb2.Operation) -> operations_pb2.Operation:
+    stub = operations_pb2_grpc.OperationsStub(channel)
+    _progress(op)
+    while not op.done:
+        op = stub.WaitOperation(
+            operations_pb2.WaitOperationRequest(name=op.name, timeout=duration_pb2.Duration(seconds=30)),
+            metadata=metadata, timeout=40,
+        )
+        _progress(op)
+    if op.HasField("error"):
+        raise CliError(f"{op.name} failed: {op.error.message}")
+    return op
+
+

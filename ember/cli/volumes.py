@@ -1,17 +1,14 @@
-"""`ember volume create|list|show|delete`: VolumeService calls with output for
-people (tables) or scripts (--json)."""
+"""`ember volume create|list|show|delete|extend`: VolumeService calls with
+output for people (tables) or scripts (--json)."""
 
 from __future__ import annotations
 
 import json
-import sys
 
 import grpc
-from google.longrunning import operations_pb2, operations_pb2_grpc
-from google.protobuf import duration_pb2, json_format
 
-from ember.cli.client import CliError, connect, describe
-from ember.v1 import common_pb2, volume_pb2, volume_pb2_grpc
+from ember.cli.client import CliError, as_dict, connect, describe, wait
+from ember.v1 import volume_pb2, volume_pb2_grpc
 
 STATUS_PREFIX = "VOLUME_STATUS_"
 COLUMNS = ("id", "name", "size_gb", "status", "host")
@@ -21,17 +18,13 @@ def _status(volume) -> str:
     return volume_pb2.VolumeStatus.Name(volume.status).removeprefix(STATUS_PREFIX).lower()
 
 
-def _as_dict(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
-
-
 def _row(volume) -> dict:
     return {"id": volume.id, "name": volume.name, "size_gb": volume.size_gb, "status": _status(volume), "host": volume.host}
 
 
 def _print_volume(volume, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(_as_dict(volume), indent=2))
+        print(json.dumps(as_dict(volume), indent=2))
         return
     fields = dict(_row(volume), status_detail=volume.status_detail, project_id=volume.project_id,
                   created_at=volume.created_at.ToJsonString(), metadata=dict(volume.metadata))
@@ -48,31 +41,6 @@ def _table(rows: list[dict]) -> None:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS))
 
 
-def _progress(op: operations_pb2.Operation) -> None:
-    if not sys.stderr.isatty():
-        return
-    meta = common_pb2.OperationMetadata()
-    op.metadata.Unpack(meta)
-    filled = meta.progress_percent // 5
-    print(f"\r{meta.verb} [{'#' * filled}{'.' * (20 - filled)}] {meta.progress_percent:3d}%", end="", file=sys.stderr)
-    if op.done:
-        print(file=sys.stderr)
-
-
-def wait(channel, metadata, op: operations_pb2.Operation) -> operations_pb2.Operation:
-    stub = operations_pb2_grpc.OperationsStub(channel)
-    _progress(op)
-    while not op.done:
-        op = stub.WaitOperation(
-            operations_pb2.WaitOperationRequest(name=op.name, timeout=duration_pb2.Duration(seconds=30)),
-            metadata=metadata, timeout=40,
-        )
-        _progress(op)
-    if op.HasField("error"):
-        raise CliError(f"{op.name} failed: {op.error.message}")
-    return op
-
-
 def run(args) -> None:
     channel, metadata = connect()
     stub = volume_pb2_grpc.VolumeServiceStub(channel)
@@ -83,13 +51,20 @@ def run(args) -> None:
 
 
 def create(args, stub, channel, metadata) -> None:
+    if args.size is None and not (args.snapshot or args.source_volume):
+        raise CliError("give --size, or --snapshot or --source-volume to copy")
     request = volume_pb2.CreateVolumeRequest(
-        size_gb=args.size, name=args.name or "", description=args.description or "",
-        metadata=dict(kv.split("=", 1) for kv in args.metadata or ()),
+        size_gb=args.size or 0, name=args.name or "", description=args.description or "",
+        metadata=dict(kv.split("=", 1) for kv in args.metadata or ()), volume_type=args.type or "",
+        availability_zone=args.zone or "",
     )
+    if args.snapshot:
+        request.source_snapshot_id = args.snapshot
+    elif args.source_volume:
+        request.source_volume_id = args.source_volume
     op = stub.CreateVolume(request, metadata=metadata, timeout=30)
     if not args.wait:
-        print(json.dumps(_as_dict(op), indent=2) if args.json else op.name)
+        print(json.dumps(as_dict(op), indent=2) if args.json else op.name)
         return
     op = wait(channel, metadata, op)
     volume = volume_pb2.Volume()
@@ -106,7 +81,7 @@ def list_(args, stub, channel, metadata) -> None:
         if not token:
             break
     if args.json:
-        print(json.dumps([_as_dict(v) for v in volumes], indent=2))
+        print(json.dumps([as_dict(v) for v in volumes], indent=2))
     else:
         _table([_row(v) for v in volumes])
 
@@ -115,24 +90,41 @@ def show(args, stub, channel, metadata) -> None:
     _print_volume(stub.GetVolume(volume_pb2.GetVolumeRequest(id=args.id), metadata=metadata, timeout=30), args.json)
 
 
+def extend(args, stub, channel, metadata) -> None:
+    op = stub.ExtendVolume(volume_pb2.ExtendVolumeRequest(id=args.id, new_size_gb=args.size), metadata=metadata,
+                           timeout=30)
+    if not args.wait:
+        print(json.dumps(as_dict(op), indent=2) if args.json else op.name)
+        return
+    volume = volume_pb2.Volume()
+    wait(channel, metadata, op).response.Unpack(volume)
+    _print_volume(volume, args.json)
+
+
 def delete(args, stub, channel, metadata) -> None:
-    op = stub.DeleteVolume(volume_pb2.DeleteVolumeRequest(id=args.id), metadata=metadata, timeout=30)
+    op = stub.DeleteVolume(volume_pb2.DeleteVolumeRequest(id=args.id, cascade=args.cascade), metadata=metadata,
+                           timeout=30)
     if args.wait:
         op = wait(channel, metadata, op)
     if args.json:
-        print(json.dumps(_as_dict(op), indent=2))
+        print(json.dumps(as_dict(op), indent=2))
     else:
         print(f"{args.id} deleted" if op.done else op.name)
 
 
-COMMANDS = {"create": create, "list": list_, "show": show, "delete": delete}
+COMMANDS = {"create": create, "list": list_, "show": show, "delete": delete, "extend": extend}
 
 
 def add_parser(commands) -> None:
     volume = commands.add_parser("volume", help="create, list, show and delete volumes")
     sub = volume.add_subparsers(dest="volume_command", required=True)
     c = sub.add_parser("create", help="create a volume")
-    c.add_argument("--size", type=int, required=True, help="size in GiB")
+    c.add_argument("--size", type=int, help="size in GiB (with a source: default its size)")
+    c.add_argument("--type", help="volume type (default: the default type)")
+    c.add_argument("--zone", help="availability zone")
+    source = c.add_mutually_exclusive_group()
+    source.add_argument("--snapshot", help="start from this snapshot's data")
+    source.add_argument("--source-volume", help="start from this volume's data (a clone)")
     c.add_argument("--name")
     c.add_argument("--description")
     c.add_argument("--metadata", action="append", metavar="KEY=VALUE")
@@ -142,7 +134,12 @@ def add_parser(commands) -> None:
     s.add_argument("id")
     d = sub.add_parser("delete", help="delete a volume")
     d.add_argument("id")
+    d.add_argument("--cascade", action="store_true", help="also delete its snapshots")
+    e = sub.add_parser("extend", help="grow an available volume")
+    e.add_argument("id")
+    e.add_argument("--size", type=int, required=True, help="the new size in GiB")
+    e.add_argument("--wait", action="store_true", help="wait until it is extended")
     d.add_argument("--wait", action="store_true", help="wait until it is gone")
-    for p in (c, sub.choices["list"], s, d):
+    for p in (c, sub.choices["list"], s, d, e):
         p.add_argument("--json", action="store_true", help="machine-readable output")
     volume.set_defaults(run=run)

@@ -41,7 +41,7 @@ def ok(result: subprocess.CompletedProcess):
 def test_reflection_lists_every_public_service(grpcurl):
     services = ok(grpcurl("list", auth=False)).split()
     for name in (
-        "ember.v1.VolumeService", "ember.v1.VolumeTypeService", "ember.v1.QuotaService",
+        "ember.v1.VolumeService", "ember.v1.SnapshotService", "ember.v1.VolumeTypeService", "ember.v1.QuotaService",
         "ember.v1.SchedulerService", "google.longrunning.Operations",
         "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
     ):
@@ -87,3 +87,14 @@ def test_errors_carry_details_grpcurl_can_decode(grpcurl):
 
     anonymous = grpcurl("ember.v1.VolumeService/ListVolumes", body={}, auth=False)
     assert "Code: Unauthenticated" in anonymous.stderr and "TOKEN_MISSING" in anonymous.stderr
+
+
+def test_watch_streams_through_the_gateway(grpcurl):
+    op = ok(grpcurl("ember.v1.VolumeService/CreateVolume", body={"size_gb": 1}))
+    volume = ok(grpcurl("google.longrunning.Operations/WaitOperation", body={"name": op["name"], "timeout": "30s"}))
+    watched = grpcurl("ember.v1.VolumeService/WatchVolume", body={"id": volume["response"]["id"]})
+    assert watched.returncode == 0, watched.stderr
+    assert '"status": "VOLUME_STATUS_AVAILABLE"' in watched.stdout
+    snapshot = ok(grpcurl("ember.v1.SnapshotService/CreateSnapshot", body={"volume_id": volume["response"]["id"]}))
+    done = ok(grpcurl("google.longrunning.Operations/WaitOperation", body={"name": snapshot["name"], "timeout": "30s"}))
+    assert done["response"]["@type"] == "type.googleapis.com/ember.v1.Snapshot"

@@ -201,7 +201,7 @@ def nbdkit_pid(root, attachment_id) -> int:
 
 def test_restart_brings_back_dead_exports_and_stops_orphans(fresh_cluster, data):
     c = fresh_cluster
-    host_a = start_with_a_second_host(c)
+    host_a = c.start_two_hosts()
     client, admin = c.client(), c.client("ops", admin=True)
     kept_volume, orphan_volume = client.create_available(1), client.create_available(1)
     assert kept_volume.host.startswith("host-a@") and orphan_volume.host.startswith("host-a@")
@@ -225,21 +225,10 @@ def test_restart_brings_back_dead_exports_and_stops_orphans(fresh_cluster, data)
     detach(client, kept.id)
 
 
-def start_with_a_second_host(c):
-    """host-a holds the volumes; host-b (no room) answers calls while host-a is down."""
-    c.start_nats()
-    c.start("scheduler")
-    first = c.start("volume")
-    c.start("volume", name="volume-b", EMBER_HOST="host-b", EMBER_DATA_DIR=str(c.root / "b"),
-            EMBER_BACKENDS='[{"name": "file", "pools": ["elsewhere"], "capacity_gb": 1}]')
-    c.start("api_gateway")
-    return first
-
-
 @pytest.mark.parametrize("failpoint", ["volume.attach.before_export", "volume.attach.after_export"])
 def test_volume_service_killed_while_attaching_finishes_the_attachment_after_restart(fresh_cluster, failpoint):
     c = fresh_cluster
-    first = start_with_a_second_host(c)
+    first = c.start_two_hosts()
     client = c.client()
     volume = client.create_available(1)
     first.stop()
@@ -265,7 +254,7 @@ def test_volume_service_killed_while_attaching_finishes_the_attachment_after_res
 
 def test_volume_service_killed_while_detaching_finishes_the_detach_after_restart(fresh_cluster):
     c = fresh_cluster
-    first = start_with_a_second_host(c)
+    first = c.start_two_hosts()
     client = c.client()
     volume = client.create_available(1)
     first.stop()

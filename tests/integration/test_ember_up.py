@@ -71,6 +71,22 @@ def test_ember_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
             (listed,) = json.loads(ember("attachment", "list", "--volume", volume["id"], "--json").stdout)
             assert ember("detach", listed["id"]).returncode == 0
 
+        snap = ember("snapshot", "create", "--volume", volume["id"], "--name", "s1", "--wait", "--json")
+        assert snap.returncode == 0, snap.stderr
+        snapshot = json.loads(snap.stdout)
+        assert snapshot["status"] == "SNAPSHOT_STATUS_AVAILABLE" and snapshot["name"] == "s1"
+        assert snapshot["id"] in ember("snapshot", "list").stdout
+        copy = ember("volume", "create", "--snapshot", snapshot["id"], "--wait", "--json")
+        assert copy.returncode == 0, copy.stderr
+        assert json.loads(copy.stdout)["source_snapshot_id"] == snapshot["id"]
+        grown = ember("volume", "extend", volume["id"], "--size", "2", "--wait", "--json")
+        assert grown.returncode == 0 and json.loads(grown.stdout)["size_gb"] == "2", grown.stderr
+        refused = ember("volume", "delete", volume["id"])
+        assert refused.returncode == 1 and "VOLUME_HAS_SNAPSHOTS" in refused.stderr
+        cascade = ember("volume", "delete", volume["id"], "--cascade", "--wait")
+        assert cascade.returncode == 0, cascade.stderr
+        volume = json.loads(copy.stdout)
+
         bad = ember("volume", "create", "--size", "0")
         assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "size_gb" in bad.stderr
 

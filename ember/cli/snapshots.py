@@ -1,0 +1,105 @@
+"""`ember snapshot create|list|show|delete`: SnapshotService calls with
+output for people or scripts (--json)."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from ember.cli.client import CliError, as_dict, connect, describe, wait
+from ember.v1 import snapshot_pb2, snapshot_pb2_grpc
+
+COLUMNS = ("id", "volume_id", "name", "size_gb", "status")
+
+
+def _status(snapshot) -> str:
+    return snapshot_pb2.SnapshotStatus.Name(snapshot.status).removeprefix("SNAPSHOT_STATUS_").lower()
+
+
+def _show(snapshot, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(as_dict(snapshot), indent=2))
+        return
+    for key, value in (("id", snapshot.id), ("volume_id", snapshot.volume_id), ("name", snapshot.name),
+                       ("size_gb", snapshot.size_gb), ("status", _status(snapshot)),
+                       ("status_detail", snapshot.status_detail), ("created_at", snapshot.created_at.ToJsonString())):
+        if value not in ("", None):
+            print(f"{key:<13}  {value}")
+
+
+def _finish(args, channel, metadata, op) -> None:
+    if not args.wait:
+        print(json.dumps(as_dict(op), indent=2) if args.json else op.name)
+        return
+    snapshot = snapshot_pb2.Snapshot()
+    wait(channel, metadata, op).response.Unpack(snapshot)
+    _show(snapshot, args.json)
+
+
+def create(args, stub, channel, metadata) -> None:
+    request = snapshot_pb2.CreateSnapshotRequest(
+        volume_id=args.volume, name=args.name or "", description=args.description or "", force=args.force
+    )
+    _finish(args, channel, metadata, stub.CreateSnapshot(request, metadata=metadata, timeout=30))
+
+
+def list_(args, stub, channel, metadata) -> None:
+    found, token = [], ""
+    while True:
+        page = stub.ListSnapshots(snapshot_pb2.ListSnapshotsRequest(
+            volume_id=args.volume or "", page_size=1000, page_token=token), metadata=metadata, timeout=30)
+        found.extend(page.snapshots)
+        token = page.next_page_token
+        if not token:
+            break
+    if args.json:
+        print(json.dumps([as_dict(s) for s in found], indent=2))
+        return
+    rows = [{"id": s.id, "volume_id": s.volume_id, "name": s.name, "size_gb": s.size_gb, "status": _status(s)}
+            for s in found]
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in COLUMNS}
+    print("  ".join(c.upper().ljust(widths[c]) for c in COLUMNS))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS))
+
+
+def show(args, stub, channel, metadata) -> None:
+    _show(stub.GetSnapshot(snapshot_pb2.GetSnapshotRequest(id=args.id), metadata=metadata, timeout=30), args.json)
+
+
+def delete(args, stub, channel, metadata) -> None:
+    _finish(args, channel, metadata, stub.DeleteSnapshot(
+        snapshot_pb2.DeleteSnapshotRequest(id=args.id), metadata=metadata, timeout=30))
+
+
+COMMANDS = {"create": create, "list": list_, "show": show, "delete": delete}
+
+
+def run(args) -> None:
+    channel, metadata = connect()
+    try:
+        COMMANDS[args.snapshot_command](args, snapshot_pb2_grpc.SnapshotServiceStub(channel), channel, metadata)
+    except grpc.RpcError as error:
+        raise CliError(describe(error))
+
+
+def add_parser(commands) -> None:
+    snapshot = commands.add_parser("snapshot", help="create, list, show and delete snapshots")
+    sub = snapshot.add_subparsers(dest="snapshot_command", required=True)
+    c = sub.add_parser("create", help="snapshot a volume")
+    c.add_argument("--volume", required=True)
+    c.add_argument("--name")
+    c.add_argument("--description")
+    c.add_argument("--force", action="store_true", help="snapshot an in-use volume")
+    c.add_argument("--wait", action="store_true", help="wait until it is available (with a progress bar)")
+    ls = sub.add_parser("list", help="this project's snapshots")
+    ls.add_argument("--volume", help="only this volume's")
+    s = sub.add_parser("show", help="show one snapshot")
+    s.add_argument("id")
+    d = sub.add_parser("delete", help="delete a snapshot")
+    d.add_argument("id")
+    d.add_argument("--wait", action="store_true", help="wait until it is gone")
+    for p in (c, ls, s, d):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    snapshot.set_defaults(run=run)
