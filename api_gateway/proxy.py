@@ -12,7 +12,7 @@ from google.protobuf import descriptor_pool
 from ember import auth
 from ember.errors import PermissionDenied
 from ember.grpc_server import current_identity
-from api_gateway.directory import Directory
+from ember.directory import Directory
 from api_gateway.host_routes import ANY_HOST_WHEN_DOWN, HOST_ROUTED, storage_host
 
 STREAM_TIMEOUT = 3600.0
@@ -22,6 +22,7 @@ ROUTES = {
     "/ember.v1.VolumeTypeService/": "volume",
     "/ember.v1.QuotaService/": "volume",
     "/ember.v1.SchedulerService/": "scheduler",
+    "/ember.v1.BackupService/": "backup",
 }
 ADMIN_ONLY = {
     "/ember.v1.SchedulerService/ListPools",
@@ -30,6 +31,8 @@ ADMIN_ONLY = {
     "/ember.v1.VolumeService/ResetAttachmentStatus",
     "/ember.v1.VolumeService/ForceDeleteVolume",
     "/ember.v1.SnapshotService/ResetSnapshotStatus",
+    "/ember.v1.BackupService/ExportBackupRecord",
+    "/ember.v1.BackupService/ImportBackupRecord",
     "/ember.v1.VolumeTypeService/CreateVolumeType",
     "/ember.v1.VolumeTypeService/UpdateVolumeType",
     "/ember.v1.VolumeTypeService/DeleteVolumeType",
@@ -100,17 +103,24 @@ class Proxy(grpc.GenericRpcHandler):
     async def forward_stream(self, service: str, method: str, request: bytes, context):
         """Streams the upstream answers through; a watch may last up to STREAM_TIMEOUT."""
         host, metadata = await self._target(service, method, request)
-        address = self.directory.pick(service, host=host)
-        call = self.directory.channel(address).unary_stream(method)(
-            request, timeout=clamp_timeout(context.time_remaining(), STREAM_TIMEOUT), metadata=metadata
-        )
-        try:
-            async for response in call:
-                yield response
-        except grpc.aio.AioRpcError as error:
-            await _pass_on(context, error)
-        finally:
-            call.cancel()
+        address = ""
+        for last_try in (False, True):
+            address = self.directory.pick(service, avoid=address, host=host)
+            call = self.directory.channel(address).unary_stream(method)(
+                request, timeout=clamp_timeout(context.time_remaining(), STREAM_TIMEOUT), metadata=metadata
+            )
+            answered = False
+            try:
+                async for response in call:
+                    answered = True
+                    yield response
+                return
+            except grpc.aio.AioRpcError as error:
+                if last_try or answered or not never_arrived(error):
+                    await _pass_on(context, error)
+                    return
+            finally:
+                call.cancel()
 
 
 async def _pass_on(context, error: grpc.aio.AioRpcError) -> None:

@@ -11,15 +11,15 @@ from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection
 
 from ember.runtime import Runtime
-from ember.v1 import quota_pb2, scheduler_pb2, snapshot_pb2, volume_pb2, volume_type_pb2
-from api_gateway.directory import Directory
+from ember.v1 import backup_pb2, quota_pb2, scheduler_pb2, snapshot_pb2, volume_pb2, volume_type_pb2
+from ember.directory import Directory
 from api_gateway.operations import Completions, OperationsApi
 from api_gateway.proxy import PUBLIC_SERVICES, ROUTES, Proxy
 
 OPERATIONS_SERVICE = "google.longrunning.Operations"
 # Imported for their descriptors: reflection describes the messages and the
 # error details (ErrorInfo, BadRequest) that clients will receive.
-DESCRIBED = (volume_pb2, snapshot_pb2, volume_type_pb2, quota_pb2, scheduler_pb2, error_details_pb2)
+DESCRIBED = (volume_pb2, snapshot_pb2, volume_type_pb2, quota_pb2, scheduler_pb2, backup_pb2, error_details_pb2)
 
 
 class GatewayService:

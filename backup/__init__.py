@@ -1,2 +1,2 @@
-"""The backup service. For now only its process: it joins the bus and the
-registry and reports health; backup and restore workflows come later."""
+"""The backup service: backups of volumes into a deduplicating, compressed,
+verified chunk repository, restores, and the tasks that move the data."""

@@ -1,4 +1,5 @@
-"""python -m backup: one backup service instance (skeleton: no RPCs yet)."""
+"""python -m backup: one backup service instance (run as many as you like
+against one repository; they share the work)."""
 
 from backup.service import BackupService
 from ember import runtime

@@ -1,22 +1,49 @@
-"""The backup service as the runtime sees it. For now a skeleton: it joins the
-bus and the registry and reports health; its workflows come later."""
+"""The backup service as the runtime sees it: its BackupService API, its
+share of the backup tasks (any number of instances compete for them) and
+the repository and volume hosts those tasks use."""
 
 from __future__ import annotations
 
+import pathlib
+
+from backup.api import BackupApi
+from backup.hosts import VolumeHosts
+from backup.repository import Repository
+from backup.tasks import BackupTasks
+from ember import subjects
+from ember.directory import Directory
 from ember.runtime import Runtime
+from ember.v1 import backup_pb2_grpc
+
+
+def repository_path(settings) -> pathlib.Path:
+    return pathlib.Path(settings.backup_repository) if settings.backup_repository else settings.data_path / "backups"
 
 
 class BackupService:
     name = "backup"
 
     def __init__(self, runtime: Runtime):
+        settings = runtime.settings
         self.runtime = runtime
+        self.repo = Repository(repository_path(settings))
+        self.directory = Directory(settings.registry_ttl)
+        self.hosts = VolumeHosts(self.directory, runtime.secret, settings.host)
+        self.api = BackupApi(settings, runtime.bus, runtime.secret, self.repo)
+        self.registry_extra = {"host": settings.host, "repository": str(self.repo.root)}
 
     def servicers(self):
-        return []
+        return [(backup_pb2_grpc.add_BackupServiceServicer_to_server, self.api, "ember.v1.BackupService")]
 
     async def start(self, runtime: Runtime) -> None:
-        return None
+        s = runtime.settings
+        await self.directory.start(runtime.bus.js)
+        tasks = BackupTasks(runtime.bus, self.repo, self.hosts, s)
+        await runtime.bus.consume(
+            subjects.BACKUP_TASKS, subjects.BACKUP_DURABLE, tasks.handle, ack_wait=s.task_ack_wait,
+            max_deliver=s.task_max_deliver, concurrency=s.backup_tasks,
+        )
 
     async def stop(self) -> None:
-        return None
+        await self.directory.stop()
+        self.repo.close()

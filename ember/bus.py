@@ -36,6 +36,8 @@ class Delivery:
     payload: dict[str, Any]
     attempt: int
     final: bool
+    # Tells JetStream the task is still being worked on (resets its ack timer).
+    working: Callable[[], Awaitable[None]] = dataclasses.field(default=None, repr=False)
 
 
 TaskHandler = Callable[[Delivery], Awaitable[None]]
@@ -151,7 +153,7 @@ class Bus:
     async def _handle(self, msg, handler: TaskHandler, max_deliver: int) -> None:
         attempt = msg.metadata.num_delivered
         try:
-            delivery = Delivery(msg.subject, json.loads(msg.data), attempt, attempt >= max_deliver)
+            delivery = Delivery(msg.subject, json.loads(msg.data), attempt, attempt >= max_deliver, msg.in_progress)
         except ValueError:
             log.error("dropping malformed task on %s", msg.subject)
             await msg.term()

@@ -97,6 +97,29 @@ class Snapshot(BaseModel):
     updated_at = peewee.DateTimeField(default=utcnow)
 
 
+class Backup(BaseModel):
+    """A backup's record; its data is the manifest of the same id in the
+    repository. It outlives its volume."""
+
+    id = peewee.CharField(primary_key=True, max_length=36)
+    volume_id = peewee.CharField(max_length=36, index=True)
+    project_id = peewee.CharField(max_length=255, index=True)
+    user_id = peewee.CharField(max_length=255)
+    name = peewee.CharField(max_length=255, default="")
+    description = peewee.TextField(default="")
+    status = peewee.CharField(max_length=32)
+    status_detail = peewee.TextField(default="")
+    size_gb = peewee.BigIntegerField()
+    incremental = peewee.BooleanField(default=False)
+    parent_id = peewee.CharField(max_length=36, default="")
+    metadata = JSONField(default=dict)
+    data_bytes = peewee.BigIntegerField(default=0)
+    stored_bytes = peewee.BigIntegerField(default=0)
+    chunk_count = peewee.BigIntegerField(default=0)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
 class Attachment(BaseModel):
     id = peewee.CharField(primary_key=True, max_length=36)
     # RESTRICT: a volume row cannot go while an attachment refers to it.
@@ -174,7 +197,7 @@ DEFAULT_VOLUME_TYPE = "default"
 
 
 def _v1(db: peewee.Database) -> None:
-    db.create_tables([Volume, Snapshot, Attachment, Operation, VolumeType, QuotaLimit, QuotaUsage])
+    db.create_tables([Volume, Snapshot, Backup, Attachment, Operation, VolumeType, QuotaLimit, QuotaUsage])
     VolumeType.create(
         id=str(uuid.uuid4()), name=DEFAULT_VOLUME_TYPE, description="used when a create names no type", is_default=True
     )

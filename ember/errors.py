@@ -82,6 +82,11 @@ class ResourceExhausted(EmberError):
     default_reason = "QUOTA_EXCEEDED"
 
 
+class DataLoss(EmberError):
+    code = grpc.StatusCode.DATA_LOSS
+    default_reason = "DATA_LOSS"
+
+
 class Unauthenticated(EmberError):
     code = grpc.StatusCode.UNAUTHENTICATED
     default_reason = "UNAUTHENTICATED"

@@ -3,6 +3,7 @@ look as google.longrunning.Operation."""
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 from google.longrunning import operations_pb2
@@ -32,14 +33,29 @@ _DONE_FIELDS = [Operation.done, Operation.end_time, Operation.updated_at, Operat
 
 
 _PROGRESS = Prepared(
-    lambda: Operation.update(params_for([Operation.progress_percent, Operation.updated_at])).where(
+    lambda: Operation.update(
+        params_for([Operation.progress_percent, Operation.updated_at, Operation.publish_after])
+    ).where(Operation.id == Param("id"), Operation.done == False)  # noqa: E712
+)
+
+
+_TOUCH = Prepared(
+    lambda: Operation.update(params_for([Operation.publish_after])).where(
         Operation.id == Param("id"), Operation.done == False  # noqa: E712
     )
 )
 
 
-def set_progress(operation_id: str, percent: int) -> None:
-    _PROGRESS.execute(id=operation_id, progress_percent=percent, updated_at=utcnow())
+def touch(operation_id: str, retry_after: float) -> None:
+    """Puts off the re-send of a task that is still being worked on."""
+    _TOUCH.execute(id=operation_id, publish_after=utcnow() + datetime.timedelta(seconds=retry_after))
+
+
+def set_progress(operation_id: str, percent: int, retry_after: float) -> None:
+    """Records progress; a task that progresses is running, so its re-send is put off."""
+    now = utcnow()
+    _PROGRESS.execute(id=operation_id, progress_percent=percent, updated_at=now,
+                      publish_after=now + datetime.timedelta(seconds=retry_after))
 
 
 def _finishing(result_fields: list) -> Prepared:
@@ -96,7 +112,11 @@ def finish(operation_id: str, response: bytes | None = None, error: EmberError |
 
 
 # What each verb's operation resolves to (AIP-151 response_type).
-RESPONSE_TYPES = {"CreateSnapshot": "ember.v1.Snapshot", "DeleteSnapshot": "ember.v1.Snapshot"}
+RESPONSE_TYPES = {
+    "CreateSnapshot": "ember.v1.Snapshot", "DeleteSnapshot": "ember.v1.Snapshot",
+    "CreateBackup": "ember.v1.Backup", "DeleteBackup": "ember.v1.Backup",
+    "VerifyBackup": "ember.v1.BackupVerification",
+}
 DEFAULT_RESPONSE_TYPE = "ember.v1.Volume"
 
 

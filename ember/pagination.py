@@ -39,3 +39,19 @@ def decode(secret: bytes, kind: str, token: str) -> tuple[str, str] | None:
     if claims.get("k") != kind:
         raise InvalidArgument("page_token", "not a page token from this list; start again without one")
     return claims["c"], claims["i"]
+
+
+def keyset_page(query, model, kind: str, size: int, token: str, secret: bytes) -> tuple[list, str]:
+    """One page of `query` in (created_at, id) order, after the item the
+    token names, and the next page's token ('' after the last page)."""
+    after = decode(secret, kind, token)
+    if after:
+        created_at = model.created_at.python_value(after[0])
+        query = query.where(
+            (model.created_at > created_at) | ((model.created_at == created_at) & (model.id > after[1]))
+        )
+    rows = list(query.order_by(model.created_at, model.id).limit(size + 1))
+    if len(rows) <= size:
+        return rows, ""
+    last = rows[size - 1]
+    return rows[:size], encode(secret, kind, str(last.created_at), last.id)

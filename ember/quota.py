@@ -11,18 +11,19 @@ from ember.errors import ResourceExhausted
 from ember.prepared import Param, Prepared
 
 UNLIMITED = -1
-UNITS = {"volumes": "volumes", "gigabytes": "GiB"}
+UNITS = {"volumes": "volumes", "gigabytes": "GiB", "backup_gigabytes": "backup GiB"}
 
 
 KINDS = ("volumes", "gigabytes")
 # Every project-wide resource; KINDS also exist per volume type.
-RESOURCES = (*KINDS, "snapshots")
+RESOURCES = (*KINDS, "snapshots", "backups", "backup_gigabytes")
 
 
 def defaults(settings) -> dict[str, int]:
     """The configured limits of projects that have none of their own."""
     return {"volumes": settings.quota_volumes, "gigabytes": settings.quota_gigabytes,
-            "snapshots": settings.quota_snapshots}
+            "snapshots": settings.quota_snapshots, "backups": settings.quota_backups,
+            "backup_gigabytes": settings.quota_backup_gigabytes}
 
 
 def per_type(kind: str, type_id: str) -> str:

@@ -58,7 +58,9 @@ class Runtime:
         self.bus = await Bus.connect(self.settings.nats_url, f"ember-{self.service_name}-{self.instance_id}")
 
     async def serve(self, service: Service, interceptors: Sequence[grpc.aio.ServerInterceptor]) -> None:
-        self.server = grpc.aio.server(interceptors=list(interceptors))
+        # Without this, grpc binds with SO_REUSEPORT and a second Ember on the
+        # same address would silently share its clients with the first.
+        self.server = grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 0)])
         for add, servicer, _ in service.servicers():
             add(servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -1,5 +1,6 @@
-"""Volume statuses (Cinder's names), the transitions allowed between them, and
-the compare-and-set update that is the only way a status changes."""
+"""Volume, snapshot and backup statuses (Cinder's names), the transitions
+allowed between them, and the compare-and-set update that is the only way a
+volume's status changes."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ IN_USE = "in-use"
 DETACHING = "detaching"
 EXTENDING = "extending"
 ERROR_EXTENDING = "error_extending"
+BACKING_UP = "backing-up"
+RESTORING_BACKUP = "restoring-backup"
+ERROR_RESTORING = "error_restoring"
+RESTORING = "restoring"
 # Every status a volume can have, for admins' reset-status.
 ALL = ("creating", "available", "reserved", "attaching", "in-use", "detaching", "extending", "deleting", "error",
-       "error_deleting", "error_extending")
+       "error_deleting", "error_extending", "backing-up", "restoring-backup", "error_restoring")
 
 # While attachments come and go, a volume's status follows them
 # (attach_status): the most advanced attachment sets it.
@@ -29,8 +34,11 @@ ATTACH_FLOW = (AVAILABLE, RESERVED, ATTACHING, IN_USE, DETACHING)
 _FOLLOWING = frozenset(ATTACH_FLOW) - {AVAILABLE}
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    CREATING: frozenset({AVAILABLE, ERROR}),
-    AVAILABLE: frozenset({DELETING, RESERVED, ATTACHING, EXTENDING}),
+    CREATING: frozenset({AVAILABLE, ERROR, RESTORING_BACKUP}),
+    AVAILABLE: frozenset({DELETING, RESERVED, ATTACHING, EXTENDING, BACKING_UP, RESTORING_BACKUP}),
+    BACKING_UP: frozenset({AVAILABLE}),
+    RESTORING_BACKUP: frozenset({AVAILABLE, ERROR_RESTORING}),
+    ERROR_RESTORING: frozenset({DELETING, RESTORING_BACKUP}),
     EXTENDING: frozenset({AVAILABLE, ERROR_EXTENDING}),
     ERROR_EXTENDING: frozenset({DELETING}),
     RESERVED: frozenset(ATTACH_FLOW) - {RESERVED},
@@ -50,11 +58,6 @@ ATTACHMENT_RESERVED = "reserved"
 ATTACHMENT_ATTACHING = "attaching"
 ATTACHMENT_ATTACHED = "attached"
 ATTACHMENT_DETACHING = "detaching"
-EXTENDING = "extending"
-ERROR_EXTENDING = "error_extending"
-# Every status a volume can have, for admins' reset-status.
-ALL = ("creating", "available", "reserved", "attaching", "in-use", "detaching", "extending", "deleting", "error",
-       "error_deleting", "error_extending")
 ATTACHMENT_ERROR_ATTACHING = "error_attaching"
 _BY_ATTACHMENT = (
     (ATTACHMENT_ATTACHED, IN_USE),
@@ -74,8 +77,19 @@ SNAPSHOT_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 SNAPSHOT_DELETABLE = frozenset(s for s, targets in SNAPSHOT_TRANSITIONS.items() if DELETING in targets)
 SNAPSHOT_ALL = tuple(SNAPSHOT_TRANSITIONS)
+
+# Backups: made from a volume, restored from (any number of times), deleted.
+BACKUP_TRANSITIONS: dict[str, frozenset[str]] = {
+    CREATING: frozenset({AVAILABLE, ERROR}),
+    AVAILABLE: frozenset({DELETING, RESTORING}),
+    RESTORING: frozenset({AVAILABLE}),
+    ERROR: frozenset({DELETING}),
+    ERROR_DELETING: frozenset({DELETING}),
+    DELETING: frozenset({ERROR_DELETING}),
+}
+BACKUP_DELETABLE = frozenset(s for s, targets in BACKUP_TRANSITIONS.items() if DELETING in targets)
 # Stable: nothing will change them until someone asks (what Watch waits for).
-STABLE = frozenset({AVAILABLE, IN_USE, RESERVED, ERROR, ERROR_DELETING, ERROR_EXTENDING})
+STABLE = frozenset({AVAILABLE, IN_USE, RESERVED, ERROR, ERROR_DELETING, ERROR_EXTENDING, ERROR_RESTORING})
 
 
 def attach_status(attachment_statuses: Iterable[str]) -> str:

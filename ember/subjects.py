@@ -2,6 +2,7 @@
 
     TASKS  (work queue)   ember.tasks.scheduler.<verb>       -> durable "scheduler"
                           ember.tasks.volume.<host>.<verb>   -> durable "volume-<host>"
+                          ember.tasks.backup.<verb>          -> durable "backup"
     EVENTS (limits, 7 d)  ember.events.<resource>.<id>       status changes, and the
                                                              operation each one finished
     KV ember-registry     <service>.<instance>  -> address, host   (TTL heartbeats)
@@ -17,6 +18,12 @@ CAPABILITIES_BUCKET = "ember-capabilities"
 
 SCHEDULER_DURABLE = "scheduler"
 SCHEDULER_TASKS = "ember.tasks.scheduler.>"
+BACKUP_DURABLE = "backup"
+BACKUP_TASKS = "ember.tasks.backup.>"
+
+
+def backup_task(verb: str) -> str:
+    return f"ember.tasks.backup.{verb}"
 
 
 def scheduler_task(verb: str) -> str:

@@ -14,8 +14,8 @@ from google.protobuf import duration_pb2
 
 from ember import auth, launcher
 from ember.v1 import (
-    quota_pb2, quota_pb2_grpc, scheduler_pb2_grpc, snapshot_pb2_grpc, volume_pb2, volume_pb2_grpc, volume_type_pb2,
-    volume_type_pb2_grpc,
+    backup_pb2_grpc, quota_pb2, quota_pb2_grpc, scheduler_pb2_grpc, snapshot_pb2_grpc, volume_pb2, volume_pb2_grpc,
+    volume_type_pb2, volume_type_pb2_grpc,
 )
 
 # Short windows so that recovery paths run within a test's patience.
@@ -27,6 +27,8 @@ FAST_SETTINGS = {
     "EMBER_QUOTA_VOLUMES": "1000",
     "EMBER_QUOTA_GIGABYTES": "100000",
     "EMBER_QUOTA_SNAPSHOTS": "1000",
+    "EMBER_QUOTA_BACKUPS": "1000",
+    "EMBER_QUOTA_BACKUP_GIGABYTES": "100000",
 }
 
 
@@ -43,6 +45,8 @@ class Cluster(launcher.Mesh):
                 "EMBER_DATABASE_URL": f"sqlite:///{root / 'ember.db'}",
                 "EMBER_AUTH_SECRET": self.secret,
                 "EMBER_HOST": "host-a",
+                # Tests run Embers side by side: no fixed gateway port.
+                "EMBER_LISTEN": "127.0.0.1:0",
                 **FAST_SETTINGS,
                 **settings,
             },
@@ -87,6 +91,7 @@ class Client:
         self.types = volume_type_pb2_grpc.VolumeTypeServiceStub(self.channel)
         self.quotas = quota_pb2_grpc.QuotaServiceStub(self.channel)
         self.snapshots = snapshot_pb2_grpc.SnapshotServiceStub(self.channel)
+        self.backups = backup_pb2_grpc.BackupServiceStub(self.channel)
 
     def call(self, method, request, timeout: float = 10):
         return method(request, metadata=self.metadata, timeout=timeout)

@@ -102,8 +102,8 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
         async def load():
             return await asyncio.to_thread(manager.find_volume, identity, volume_id)
 
-        async for row in watch.watch(self.bus.js, volume_tasks.RESOURCE, volume_id, "volume", load,
-                                     lambda v: v.status in states.STABLE):
+        async for row, _ in watch.watch(self.bus.js, volume_tasks.RESOURCE, volume_id, "volume", load,
+                                        lambda v: v.status in states.STABLE):
             yield volume_pb2.WatchVolumeResponse(deleted=True) if row is None else \
                 volume_pb2.WatchVolumeResponse(volume=to_proto(row))
 

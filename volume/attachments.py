@@ -39,17 +39,7 @@ def list_attachments(
     query = Attachment.select().where(Attachment.project_id == identity.project_id)
     if volume_id:
         query = query.where(Attachment.volume == volume_id)
-    after = pagination.decode(secret, "attachments", token)
-    if after:
-        created_at = Attachment.created_at.python_value(after[0])
-        query = query.where(
-            (Attachment.created_at > created_at) | ((Attachment.created_at == created_at) & (Attachment.id > after[1]))
-        )
-    rows = list(query.order_by(Attachment.created_at, Attachment.id).limit(size + 1))
-    if len(rows) <= size:
-        return rows, ""
-    last = rows[size - 1]
-    return rows[:size], pagination.encode(secret, "attachments", str(last.created_at), last.id)
+    return pagination.keyset_page(query, Attachment, "attachments", size, token, secret)
 
 
 def settle_volume(volume_id: str) -> str:

@@ -18,6 +18,9 @@ STATUS = {
     "detaching": volume_pb2.VOLUME_STATUS_DETACHING,
     "extending": volume_pb2.VOLUME_STATUS_EXTENDING,
     "error_extending": volume_pb2.VOLUME_STATUS_ERROR_EXTENDING,
+    "backing-up": volume_pb2.VOLUME_STATUS_BACKING_UP,
+    "restoring-backup": volume_pb2.VOLUME_STATUS_RESTORING_BACKUP,
+    "error_restoring": volume_pb2.VOLUME_STATUS_ERROR_RESTORING,
 }
 
 

@@ -45,20 +45,29 @@ class Exports:
     def export(self, attachment: Attachment, volume: Volume, transport: str) -> dict:
         """Serves the volume for the attachment; its connection info."""
         port = int((attachment.connection_info or {}).get("data", {}).get("port", 0))
-        data = self.targets[transport].export(attachment.id, self._path(volume), attachment.mode == "ro", port)
-        return {"driver_volume_type": transport, "data": data, "access_mode": attachment.mode,
-                "attachment_id": attachment.id}
+        return self.export_file(attachment.id, self._path(volume), attachment.mode == "ro", transport, port)
+
+    def export_file(self, export_id: str, path: str, read_only: bool, transport: str, port: int = 0) -> dict:
+        """Serves a file (a volume, or a temporary snapshot for a backup) under `export_id`."""
+        data = self.targets[transport].export(export_id, path, read_only, port)
+        return {"driver_volume_type": transport, "data": data, "access_mode": "ro" if read_only else "rw",
+                "attachment_id": export_id}
 
     def unexport(self, attachment: Attachment) -> None:
-        transport = (attachment.connection_info or {}).get("driver_volume_type")
-        # An export may be running before its connection info was recorded.
-        for name, target in self.targets.items():
-            if name == transport or attachment.id in target.exported():
-                target.unexport(attachment.id)
+        self.unexport_id(attachment.id)
 
-    def reconcile(self, attachments: list[Attachment], volumes: dict[str, Volume]) -> dict[str, list[str]]:
+    def unexport_id(self, export_id: str) -> None:
+        # An export may be running before its connection info was recorded.
+        for target in self.targets.values():
+            if export_id in target.exported():
+                target.unexport(export_id)
+
+    def reconcile(
+        self, attachments: list[Attachment], volumes: dict[str, Volume], keep: frozenset[str] = frozenset()
+    ) -> dict[str, list[str]]:
         """After a restart: exports of served attachments run again, exports
-        nobody is attached to stop. Returns what it did, for the log."""
+        nobody is attached to stop (but those in `keep`: backups and restores
+        still running). Returns what it did, for the log."""
         done: dict[str, list[str]] = {"restored": [], "removed": []}
         served = {a.id: a for a in attachments if a.status in SERVED and a.connection_info}
         for attachment in served.values():
@@ -67,7 +76,7 @@ class Exports:
                 self.export(attachment, volumes[attachment.volume_id], transport)
                 done["restored"].append(attachment.id)
         for name, target in self.targets.items():
-            for attachment_id in target.exported() - set(served):
+            for attachment_id in target.exported() - set(served) - keep:
                 target.unexport(attachment_id)
                 done["removed"].append(attachment_id)
         return done

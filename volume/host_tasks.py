@@ -14,11 +14,11 @@ from ember.db import Snapshot, Volume, utcnow, write_transaction
 from ember.errors import EmberError
 from ember.outbox import Task
 from ember.prepared import Param, Prepared
+from ember.progress import Progress
 from volume import extend, snapshots
 from volume.backends import Backends, backend_of
 from volume.convert import snapshot_to_proto, to_proto
 from volume.manager import remove_volume
-from volume.progress import Progress
 from volume.reporter import CapacityReporter
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,24 @@ def _snapshot_response(snapshot) -> bytes:
     return snapshot_to_proto(snapshot).SerializeToString()
 
 
-def _complete_create(operation_id: str, volume: Volume, pool_name: str, zone: str) -> bool:
-    placed = dict(host=pool_name, status_detail="", availability_zone=zone, updated_at=utcnow())
+def _complete_create(operation_id: str, volume: Volume, payload: dict, zone: str, retry_after: float):
+    """The volume made: available and the operation done, or (with a
+    continuation) in the continuation's status with the operation handed to
+    its task. Returns (status, task to publish) or None if it had ended."""
+    then = payload.get("then")
+    status = then["status"] if then else states.AVAILABLE
+    placed = dict(host=payload["pool"], status_detail="", availability_zone=zone, updated_at=utcnow())
     with write_transaction():
-        if not states.cas_status(volume.id, [states.CREATING], states.AVAILABLE, **placed):
-            return False
-        for field, value in dict(placed, status=states.AVAILABLE).items():
+        if not states.cas_status(volume.id, [states.CREATING], status, **placed):
+            return None
+        if then:
+            task = Task(then["subject"], then["msg_id"], then["payload"])
+            outbox.forward(operation_id, task, retry_after)
+            return status, task
+        for field, value in dict(placed, status=status).items():
             setattr(volume, field, value)
         operations.finish(operation_id, response=_volume_response(volume))
-    return True
+    return status, None
 
 
 def _reschedule(payload: dict, reason: str, retry_after: float) -> Task | None:
@@ -113,8 +122,14 @@ class HostTasks:
             return
         failpoints.hit("volume.create.after_driver")
         self.reporter.create_succeeded(driver.backend)
-        if await writer.run(_complete_create, p["operation_id"], volume, p["pool"], self.zone):
-            await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, states.AVAILABLE, p["operation_id"])
+        made = await writer.run(_complete_create, p["operation_id"], volume, p, self.zone, self.retry_after)
+        if made:
+            status, then = made
+            if then:
+                await outbox.publish(self.bus, then)
+                await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, status)
+            else:
+                await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, status, p["operation_id"])
             return
         current = await asyncio.to_thread(_load, volume.id)
         if current is None or current.host != p["pool"]:

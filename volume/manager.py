@@ -94,9 +94,15 @@ def counted_snapshot(size_gb: int) -> dict[str, int]:
     return {"snapshots": 1, "gigabytes": size_gb}
 
 
-def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, int], retry_after: float) -> Started:
+def create_volume(
+    identity: Identity, new: NewVolume, default_limits: dict[str, int], retry_after: float,
+    verb: str = "CreateVolume", op_id: str | None = None, then: dict | None = None,
+) -> Started:
+    """With `then` ({"status", "task"}), the storage host leaves the new
+    volume in then["status"] and hands the operation to then["task"] (a
+    restore onto the new volume) instead of finishing it."""
     with write_transaction():
-        replay = operations.find_by_request(identity, "CreateVolume", new.request_id)
+        replay = operations.find_by_request(identity, verb, new.request_id)
         if replay:
             return Started(replay, None)
         source = _source(identity, new)
@@ -116,7 +122,7 @@ def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, 
             identity.project_id, counted(size_gb, volume_type.id), quota.limits(identity.project_id, default_limits),
             {quota.per_type(kind, volume_type.id): quota.per_type_label(kind, volume_type.name) for kind in quota.KINDS},
         )
-        volume_id, op_id = str(uuid.uuid4()), operations.new_id()
+        volume_id, op_id = str(uuid.uuid4()), op_id or operations.new_id()
         _INSERT.execute(
             id=volume_id,
             project_id=identity.project_id,
@@ -140,8 +146,13 @@ def create_volume(identity: Identity, new: NewVolume, default_limits: dict[str, 
         if source:
             # Copies stay on the source's backend (Cinder's snapshot_same_host).
             payload.update(source=source.task(), backend=source.pool.partition("#")[0])
+        if then:
+            task_then = then["task"]
+            payload["then"] = {"status": then["status"], "subject": task_then.subject, "msg_id": task_then.msg_id,
+                               "payload": dict(task_then.payload, volume_id=volume_id)}
+            payload["restore_backup_id"] = task_then.payload.get("restore_backup_id", "")
         task = Task(subjects.scheduler_task("create"), op_id, payload)
-        op = operations.new(identity, "CreateVolume", volume_id, new.request_id, op_id, task, retry_after)
+        op = operations.new(identity, verb, volume_id, new.request_id, op_id, task, retry_after)
     return Started(op, task)
 
 
@@ -158,18 +169,7 @@ def get_volume(identity: Identity, volume_id: str) -> Volume:
 
 def list_volumes(identity: Identity, size: int, token: str, secret: bytes) -> tuple[list[Volume], str]:
     query = Volume.select().where(Volume.project_id == identity.project_id)
-    after = pagination.decode(secret, "volumes", token)
-    if after:
-        created, last_id = after
-        created_at = Volume.created_at.python_value(created)
-        query = query.where(
-            (Volume.created_at > created_at) | ((Volume.created_at == created_at) & (Volume.id > last_id))
-        )
-    rows = list(query.order_by(Volume.created_at, Volume.id).limit(size + 1))
-    if len(rows) <= size:
-        return rows, ""
-    last = rows[size - 1]
-    return rows[:size], pagination.encode(secret, "volumes", str(last.created_at), last.id)
+    return pagination.keyset_page(query, Volume, "volumes", size, token, secret)
 
 
 def update_volume(identity: Identity, volume_id: str, fields: dict, metadata_keys: dict[str, str | None]) -> Volume:

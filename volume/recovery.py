@@ -8,10 +8,18 @@ import asyncio
 import logging
 
 from ember import states, writer
+from ember.db import Backup, Operation
 from volume import attachments
 from volume.exports import Exports
 
 log = logging.getLogger(__name__)
+
+
+def running_transfers() -> frozenset[str]:
+    """Export holders of backups and restores still running (their exports stay)."""
+    backups = Backup.select(Backup.id).where(Backup.status == states.CREATING)
+    restores = Operation.select(Operation.id).where(Operation.verb == "RestoreBackup", Operation.done == False)  # noqa: E712
+    return frozenset([f"backup-{b.id}" for b in backups] + [f"restore-{o.id}" for o in restores])
 
 
 async def recover_attachments(host: str, exports: Exports) -> dict[str, list[str]]:
@@ -34,7 +42,8 @@ async def recover_attachments(host: str, exports: Exports) -> dict[str, list[str
             await writer.run(attachments.finish_delete, attachment.id)
             done["detached"].append(attachment.id)
     rows, volumes = await asyncio.to_thread(attachments.on_host, host)
-    done.update(await asyncio.to_thread(exports.reconcile, rows, volumes))
+    keep = await asyncio.to_thread(running_transfers)
+    done.update(await asyncio.to_thread(exports.reconcile, rows, volumes, keep))
     for action, ids in done.items():
         if ids:
             log.warning("attachments %s after restart: %s", action, ", ".join(ids))

@@ -9,10 +9,11 @@ from ember.db import Operation
 from ember.errors import EmberError
 from ember.outbox import Reconciler
 from ember.runtime import Runtime
-from ember.v1 import quota_pb2_grpc, snapshot_pb2_grpc, volume_pb2_grpc, volume_type_pb2_grpc
+from ember.v1 import quota_pb2_grpc, snapshot_pb2_grpc, volume_host_pb2_grpc, volume_pb2_grpc, volume_type_pb2_grpc
 from volume.api import VolumeApi
 from volume.backends import Backends
 from volume.exports import Exports
+from volume.host_api import VolumeHostApi
 from volume.host_tasks import HostTasks
 from volume.quota_api import QuotaApi
 from volume.recovery import recover_attachments
@@ -36,6 +37,7 @@ class VolumeService:
         self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones, self.exports)
         self.types = VolumeTypeApi(runtime.secret)
         self.snapshots = SnapshotApi(settings, runtime.bus, runtime.secret)
+        self.host_api = VolumeHostApi(settings.host, self.backends, self.exports)
         self.quotas = QuotaApi(settings)
         self.reporter = CapacityReporter(settings, self.backends)
         self.reconciler = Reconciler(
@@ -48,6 +50,7 @@ class VolumeService:
             (volume_type_pb2_grpc.add_VolumeTypeServiceServicer_to_server, self.types, "ember.v1.VolumeTypeService"),
             (quota_pb2_grpc.add_QuotaServiceServicer_to_server, self.quotas, "ember.v1.QuotaService"),
             (snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server, self.snapshots, "ember.v1.SnapshotService"),
+            (volume_host_pb2_grpc.add_VolumeHostServiceServicer_to_server, self.host_api, "ember.v1.VolumeHostService"),
         ]
 
     def known_zones(self) -> set[str]:

@@ -73,8 +73,8 @@ class SnapshotApi(snapshot_pb2_grpc.SnapshotServiceServicer):
         async def load():
             return await asyncio.to_thread(find)
 
-        async for row in watch.watch(self.bus.js, volume_tasks.SNAPSHOTS, snapshot_id, "snapshot", load,
-                                     lambda s: s.status in SNAPSHOT_STABLE):
+        async for row, _ in watch.watch(self.bus.js, volume_tasks.SNAPSHOTS, snapshot_id, "snapshot", load,
+                                        lambda s: s.status in SNAPSHOT_STABLE):
             yield snapshot_pb2.WatchSnapshotResponse(deleted=True) if row is None else \
                 snapshot_pb2.WatchSnapshotResponse(snapshot=snapshot_to_proto(row))
 

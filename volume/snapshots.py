@@ -28,17 +28,7 @@ def list_snapshots(identity: Identity, volume_id: str, size: int, token: str, se
     query = Snapshot.select().where(Snapshot.project_id == identity.project_id)
     if volume_id:
         query = query.where(Snapshot.volume == volume_id)
-    after = pagination.decode(secret, "snapshots", token)
-    if after:
-        created_at = Snapshot.created_at.python_value(after[0])
-        query = query.where(
-            (Snapshot.created_at > created_at) | ((Snapshot.created_at == created_at) & (Snapshot.id > after[1]))
-        )
-    rows = list(query.order_by(Snapshot.created_at, Snapshot.id).limit(size + 1))
-    if len(rows) <= size:
-        return rows, ""
-    last = rows[size - 1]
-    return rows[:size], pagination.encode(secret, "snapshots", str(last.created_at), last.id)
+    return pagination.keyset_page(query, Snapshot, "snapshots", size, token, secret)
 
 
 def create(

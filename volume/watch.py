@@ -1,7 +1,8 @@
 """Watch streams: a resource's current state, then its state again after
-each status event from the EVENTS stream, until it is stable or gone. The
-consumer starts before the first read, so no change between the read and
-the first event can be missed."""
+each status event from the EVENTS stream (and each progress event of a
+task running on it), until it is stable or gone. The consumer starts
+before the first read, so no change between the read and the first event
+can be missed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from nats.js.api import DeliverPolicy
 
-from ember import subjects
+from ember import events, subjects
 from ember.errors import NotFound
 
 DELETED = "deleted"
@@ -21,9 +22,10 @@ REREAD_AFTER = 30.0
 
 async def watch(
     js, resource: str, resource_id: str, kind: str, load: Callable[[], Awaitable[Any]], stable: Callable[[Any], bool]
-) -> AsyncIterator[Any | None]:
-    """Yields the resource, then again at each status change; None (and the
-    end) when it was deleted. NotFound if it does not exist."""
+) -> AsyncIterator[tuple[Any | None, dict[str, Any] | None]]:
+    """Yields (resource, None), then again at each status change, and
+    (resource, progress event) as a task on it moves; (None, None) and the
+    end when it was deleted. NotFound if it does not exist."""
     sub = await js.subscribe(
         subjects.event(resource, resource_id), ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
     )
@@ -32,22 +34,24 @@ async def watch(
         if row is None:
             raise NotFound(kind, resource_id)
         last = row.status
-        yield row
+        yield row, None
         while not stable(row):
             try:
-                msg = await sub.next_msg(timeout=REREAD_AFTER)
-                status = json.loads(msg.data).get("status")
+                event = json.loads((await sub.next_msg(timeout=REREAD_AFTER)).data)
             except TimeoutError:
-                status = ""
-            if status == DELETED:
-                yield None
+                event = {}
+            if event.get("status") == events.PROGRESS:
+                yield row, event
+                continue
+            if event.get("status") == DELETED:
+                yield None, None
                 return
             row = await load()
             if row is None:
-                yield None
+                yield None, None
                 return
             if row.status != last:
                 last = row.status
-                yield row
+                yield row, None
     finally:
         await sub.unsubscribe()

@@ -76,3 +76,29 @@ def wait(channel, metadata, op: operations_pb2.Operation) -> operations_pb2.Oper
     return op
 
 
+
+
+def table(rows: list[dict], columns: tuple[str, ...]) -> None:
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))
+
+
+def fields(values: dict) -> None:
+    """One aligned `key  value` line per field that has a value."""
+    width = max(map(len, values))
+    for key, value in values.items():
+        if value not in ("", None, {}):
+            print(f"{key:<{width}}  {value}")
+
+
+def every_page(list_call, request, field: str) -> list:
+    """All items of a paginated List call."""
+    found = []
+    while True:
+        page = list_call(request)
+        found.extend(getattr(page, field))
+        if not page.next_page_token:
+            return found
+        request.page_token = page.next_page_token

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ember import config
-from ember.cli import attach, snapshots, tokens, up, volumes
+from ember.cli import attach, backups, snapshots, tokens, up, volumes
 
 
 def parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def parser() -> argparse.ArgumentParser:
     volumes.add_parser(commands)
     attach.add_parser(commands)
     snapshots.add_parser(commands)
+    backups.add_parser(commands)
     return root
 
 

@@ -7,7 +7,7 @@ import json
 
 import grpc
 
-from ember.cli.client import CliError, as_dict, connect, describe, wait
+from ember.cli.client import CliError, as_dict, connect, describe, every_page, fields, table, wait
 from ember.v1 import snapshot_pb2, snapshot_pb2_grpc
 
 COLUMNS = ("id", "volume_id", "name", "size_gb", "status")
@@ -21,11 +21,9 @@ def _show(snapshot, as_json: bool) -> None:
     if as_json:
         print(json.dumps(as_dict(snapshot), indent=2))
         return
-    for key, value in (("id", snapshot.id), ("volume_id", snapshot.volume_id), ("name", snapshot.name),
-                       ("size_gb", snapshot.size_gb), ("status", _status(snapshot)),
-                       ("status_detail", snapshot.status_detail), ("created_at", snapshot.created_at.ToJsonString())):
-        if value not in ("", None):
-            print(f"{key:<13}  {value}")
+    fields({"id": snapshot.id, "volume_id": snapshot.volume_id, "name": snapshot.name, "size_gb": snapshot.size_gb,
+            "status": _status(snapshot), "status_detail": snapshot.status_detail,
+            "created_at": snapshot.created_at.ToJsonString()})
 
 
 def _finish(args, channel, metadata, op) -> None:
@@ -45,23 +43,13 @@ def create(args, stub, channel, metadata) -> None:
 
 
 def list_(args, stub, channel, metadata) -> None:
-    found, token = [], ""
-    while True:
-        page = stub.ListSnapshots(snapshot_pb2.ListSnapshotsRequest(
-            volume_id=args.volume or "", page_size=1000, page_token=token), metadata=metadata, timeout=30)
-        found.extend(page.snapshots)
-        token = page.next_page_token
-        if not token:
-            break
+    found = every_page(lambda r: stub.ListSnapshots(r, metadata=metadata, timeout=30),
+                       snapshot_pb2.ListSnapshotsRequest(volume_id=args.volume or "", page_size=1000), "snapshots")
     if args.json:
         print(json.dumps([as_dict(s) for s in found], indent=2))
         return
-    rows = [{"id": s.id, "volume_id": s.volume_id, "name": s.name, "size_gb": s.size_gb, "status": _status(s)}
-            for s in found]
-    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in COLUMNS}
-    print("  ".join(c.upper().ljust(widths[c]) for c in COLUMNS))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS))
+    table([{"id": s.id, "volume_id": s.volume_id, "name": s.name, "size_gb": s.size_gb, "status": _status(s)}
+           for s in found], COLUMNS)
 
 
 def show(args, stub, channel, metadata) -> None:

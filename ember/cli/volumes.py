@@ -7,7 +7,7 @@ import json
 
 import grpc
 
-from ember.cli.client import CliError, as_dict, connect, describe, wait
+from ember.cli.client import CliError, as_dict, connect, describe, every_page, fields, table, wait
 from ember.v1 import volume_pb2, volume_pb2_grpc
 
 STATUS_PREFIX = "VOLUME_STATUS_"
@@ -26,19 +26,8 @@ def _print_volume(volume, as_json: bool) -> None:
     if as_json:
         print(json.dumps(as_dict(volume), indent=2))
         return
-    fields = dict(_row(volume), status_detail=volume.status_detail, project_id=volume.project_id,
-                  created_at=volume.created_at.ToJsonString(), metadata=dict(volume.metadata))
-    width = max(map(len, fields))
-    for key, value in fields.items():
-        if value not in ("", {}):
-            print(f"{key:<{width}}  {value}")
-
-
-def _table(rows: list[dict]) -> None:
-    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in COLUMNS}
-    print("  ".join(c.upper().ljust(widths[c]) for c in COLUMNS))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS))
+    fields(dict(_row(volume), status_detail=volume.status_detail, project_id=volume.project_id,
+                created_at=volume.created_at.ToJsonString(), metadata=dict(volume.metadata)))
 
 
 def run(args) -> None:
@@ -73,17 +62,12 @@ def create(args, stub, channel, metadata) -> None:
 
 
 def list_(args, stub, channel, metadata) -> None:
-    volumes, token = [], ""
-    while True:
-        page = stub.ListVolumes(volume_pb2.ListVolumesRequest(page_token=token, page_size=1000), metadata=metadata, timeout=30)
-        volumes.extend(page.volumes)
-        token = page.next_page_token
-        if not token:
-            break
+    volumes = every_page(lambda r: stub.ListVolumes(r, metadata=metadata, timeout=30),
+                         volume_pb2.ListVolumesRequest(page_size=1000), "volumes")
     if args.json:
         print(json.dumps([as_dict(v) for v in volumes], indent=2))
     else:
-        _table([_row(v) for v in volumes])
+        table([_row(v) for v in volumes], COLUMNS)
 
 
 def show(args, stub, channel, metadata) -> None:

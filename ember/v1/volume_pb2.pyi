@@ -27,6 +27,9 @@ class VolumeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VOLUME_STATUS_DETACHING: _ClassVar[VolumeStatus]
     VOLUME_STATUS_EXTENDING: _ClassVar[VolumeStatus]
     VOLUME_STATUS_ERROR_EXTENDING: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_BACKING_UP: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_RESTORING_BACKUP: _ClassVar[VolumeStatus]
+    VOLUME_STATUS_ERROR_RESTORING: _ClassVar[VolumeStatus]
 VOLUME_STATUS_UNSPECIFIED: VolumeStatus
 VOLUME_STATUS_CREATING: VolumeStatus
 VOLUME_STATUS_AVAILABLE: VolumeStatus
@@ -39,6 +42,9 @@ VOLUME_STATUS_IN_USE: VolumeStatus
 VOLUME_STATUS_DETACHING: VolumeStatus
 VOLUME_STATUS_EXTENDING: VolumeStatus
 VOLUME_STATUS_ERROR_EXTENDING: VolumeStatus
+VOLUME_STATUS_BACKING_UP: VolumeStatus
+VOLUME_STATUS_RESTORING_BACKUP: VolumeStatus
+VOLUME_STATUS_ERROR_RESTORING: VolumeStatus
 
 class Volume(_message.Message):
     __slots__ = ("id", "name", "description", "size_gb", "status", "status_detail", "project_id", "user_id", "host", "metadata", "created_at", "updated_at", "volume_type", "availability_zone", "multiattach", "source_snapshot_id", "source_volume_id")

@@ -42,7 +42,7 @@ def test_reflection_lists_every_public_service(grpcurl):
     services = ok(grpcurl("list", auth=False)).split()
     for name in (
         "ember.v1.VolumeService", "ember.v1.SnapshotService", "ember.v1.VolumeTypeService", "ember.v1.QuotaService",
-        "ember.v1.SchedulerService", "google.longrunning.Operations",
+        "ember.v1.SchedulerService", "ember.v1.BackupService", "google.longrunning.Operations",
         "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
     ):
         assert name in services
@@ -51,7 +51,8 @@ def test_reflection_lists_every_public_service(grpcurl):
 
 
 def test_health_reports_each_routed_service(grpcurl):
-    for service in ("", "ember.v1.VolumeService", "ember.v1.VolumeTypeService", "ember.v1.SchedulerService"):
+    for service in ("", "ember.v1.VolumeService", "ember.v1.VolumeTypeService", "ember.v1.SchedulerService",
+                    "ember.v1.BackupService"):
         reply = ok(grpcurl("grpc.health.v1.Health/Check", body={"service": service}, auth=False))
         assert reply["status"] == "SERVING", service
 
@@ -98,3 +99,21 @@ def test_watch_streams_through_the_gateway(grpcurl):
     snapshot = ok(grpcurl("ember.v1.SnapshotService/CreateSnapshot", body={"volume_id": volume["response"]["id"]}))
     done = ok(grpcurl("google.longrunning.Operations/WaitOperation", body={"name": snapshot["name"], "timeout": "30s"}))
     assert done["response"]["@type"] == "type.googleapis.com/ember.v1.Snapshot"
+
+
+def wait_op(grpcurl, op: dict) -> dict:
+    return ok(grpcurl("google.longrunning.Operations/WaitOperation", body={"name": op["name"], "timeout": "30s"}))
+
+
+def test_backup_restore_and_verify_with_grpcurl(grpcurl):
+    volume = wait_op(grpcurl, ok(grpcurl("ember.v1.VolumeService/CreateVolume", body={"size_gb": 1})))["response"]
+    backup = wait_op(grpcurl, ok(grpcurl("ember.v1.BackupService/CreateBackup", body={"volume_id": volume["id"]})))
+    assert backup["response"]["@type"] == "type.googleapis.com/ember.v1.Backup"
+    assert backup["response"]["status"] == "BACKUP_STATUS_AVAILABLE"
+    backup_id = backup["response"]["id"]
+    verified = wait_op(grpcurl, ok(grpcurl("ember.v1.BackupService/VerifyBackup", body={"id": backup_id})))
+    assert verified["response"]["@type"] == "type.googleapis.com/ember.v1.BackupVerification"
+    restored = wait_op(grpcurl, ok(grpcurl("ember.v1.BackupService/RestoreBackup", body={"backup_id": backup_id})))
+    assert restored["response"]["status"] == "VOLUME_STATUS_AVAILABLE" and restored["response"]["id"] != volume["id"]
+    watched = grpcurl("ember.v1.BackupService/WatchBackup", body={"id": backup_id})
+    assert watched.returncode == 0 and '"status": "BACKUP_STATUS_AVAILABLE"' in watched.stdout

@@ -1,5 +1,5 @@
-"""The control-plane benchmark runs end to end and writes its figures; how
-fast they are is the benchmark's to print, never a test's to assert."""
+"""The benchmarks run end to end and write their figures; how fast they are
+is the benchmarks' to print, never a test's to assert."""
 
 import json
 import subprocess
@@ -20,3 +20,18 @@ def test_control_plane_benchmark_reports_every_figure(tmp_path):
     assert [r["clients"] for r in figures["concurrent"]] == [1, 2]
     for run_figures in figures["concurrent"]:
         assert run_figures["creates"] > 0 and run_figures["deletes_per_s"] > 0
+
+
+def test_backup_benchmark_restores_what_it_backed_up_and_reports_its_figures(tmp_path):
+    out = tmp_path / "backup.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.backup", "--size-gib", "1", "--no-compare", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "floor (1 thread" in run.stdout and "RESTORE DIFFERS" not in run.stdout
+    figures = json.loads(out.read_text())
+    ember = figures["ember"]
+    assert ember["same"] is True
+    assert ember["full_bytes"] > 0 and 0 < ember["incremental_bytes"] < ember["full_bytes"]
+    assert figures["changed_bytes"] == 1024**3 // 100 // 4096 * 4096

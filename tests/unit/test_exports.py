@@ -1,7 +1,10 @@
 """Exports: which target serves a connector, and reconciling the exports of a
 restarted host. The NBD cases run a real nbdkit where one is installed."""
 
+import os
+import select
 import shutil
+import signal
 import subprocess
 import types
 
@@ -84,7 +87,11 @@ def test_reconcile_restores_served_exports_and_stops_the_rest(exports, tmp_path)
     volumes = {f"v-{a.id}": volume(tmp_path, a.id) for a in (kept, dead, orphan)}
     for a in (kept, dead, orphan):
         a.connection_info = exports.export(a, volumes[a.volume_id], "nbd")
-    subprocess.run(["kill", str(nbd._pid("dead"))], check=True)
+    dead_pid = nbd._pid("dead")
+    waiter = os.pidfd_open(dead_pid)
+    os.kill(dead_pid, signal.SIGKILL)
+    select.select([waiter], [], [], 10)
+    os.close(waiter)
     done = exports.reconcile([kept, dead, attachment("errored", status="error_attaching")], volumes)
     assert done == {"restored": ["dead"], "removed": ["orphan"]}
     assert answers(kept.connection_info["data"]["uri"]) and answers(dead.connection_info["data"]["uri"])

@@ -7,13 +7,14 @@ import pytest
 
 from ember.errors import InvalidArgument
 from ember.v1 import volume_pb2
-from volume import progress, validation
+from ember import progress
+from volume import validation
 
 
 async def test_progress_reports_every_few_percent(monkeypatch):
     reported = []
 
-    async def report(self, percent):
+    async def report(self, percent, done, total):
         reported.append(percent)
 
     monkeypatch.setattr(progress.Progress, "_report", report)

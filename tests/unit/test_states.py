@@ -74,7 +74,7 @@ def test_forbidden_transitions(current, new):
 
 
 def test_deletable_statuses_follow_the_table():
-    assert states.DELETABLE == {"available", "error", "error_deleting", "error_extending"}
+    assert states.DELETABLE == {"available", "error", "error_deleting", "error_extending", "error_restoring"}
 
 
 def test_cas_changes_only_from_an_expected_status(database):
@@ -123,7 +123,9 @@ def test_a_volume_status_follows_its_strongest_attachment(attachments, status):
 
 def test_predecessors_are_read_off_the_table():
     assert states.predecessors("in-use") == ["attaching", "detaching", "reserved"]
-    assert states.predecessors("available") == ["attaching", "creating", "detaching", "extending", "reserved"]
+    assert states.predecessors("available") == [
+        "attaching", "backing-up", "creating", "detaching", "extending", "reserved", "restoring-backup"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ import os
 import pathlib
 from typing import Callable, Iterator
 
+from ember import files
+
 FICLONE = 0x40049409
 CHUNK = 8 * 1024 * 1024
 Progress = Callable[[int, int], None]
@@ -68,22 +70,12 @@ def sparse_copy(source: pathlib.Path, destination: pathlib.Path, size: int, prog
     an existing destination is a finished copy."""
     if destination.exists():
         return "existing"
-    partial = destination.with_name(f".{destination.name}.partial")
+    partial = files.partial_name(destination)
     with open(source, "rb") as src, open(partial, "wb") as dst:
         how = "reflink" if _reflink(src.fileno(), dst.fileno()) else "extents"
         if how == "extents":
             _copy_extents(src.fileno(), dst.fileno(), os.fstat(src.fileno()).st_size, progress)
         dst.truncate(max(size, os.fstat(src.fileno()).st_size))
         os.fsync(dst.fileno())
-    os.rename(partial, destination)
-    _sync_directory(destination.parent)
+    files.publish(partial, destination)
     return how
-
-
-def _sync_directory(directory: pathlib.Path) -> None:
-    """The rename is durable only once the directory is."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,5 +1,7 @@
-"""Where each service's healthy instances are: the registry KV mirrored in
-memory, with one cached channel per instance address."""
+"""Where each service's healthy instances are (and, for volume services,
+their storage hosts): the registry KV mirrored in memory, with one cached
+channel per instance address. The gateway routes with it; the backup
+service finds volume hosts with it."""
 
 from __future__ import annotations
 
