@@ -26,13 +26,13 @@ def backup_done(operation_id: str, payload: dict, data_bytes: int, stored_bytes:
 
 
 def restore_done(operation_id: str, payload: dict, volume_metadata: dict[str, str]) -> bool:
-    """A new volume also gets the backed-up volume's metadata (its own keys win)."""
+    """The target also gets the backed-up volume's metadata back (over its
+    own keys of the same names)."""
     volume_id = payload["volume_id"]
     with write_transaction():
-        fields = {"status_detail": ""}
-        if payload.get("new_volume"):
-            fields["metadata"] = {**volume_metadata, **Volume.get_by_id(volume_id).metadata}
-        if not states.cas_status(volume_id, [states.RESTORING_BACKUP], states.AVAILABLE, **fields):
+        metadata = {**Volume.get_by_id(volume_id).metadata, **volume_metadata}
+        if not states.cas_status(volume_id, [states.RESTORING_BACKUP], states.AVAILABLE, status_detail="",
+                                 metadata=metadata):
             return False
         backup_cas(payload["backup_id"], states.RESTORING, states.AVAILABLE)
         return operations.finish(operation_id, response=volume_to_proto(Volume.get_by_id(volume_id)).SerializeToString())

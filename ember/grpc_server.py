@@ -81,6 +81,9 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
                 _identity.set(identity)
                 try:
                     return await behavior(request, context)
+                except grpc.aio.AbortError:
+                    # The handler already ended the call with its status.
+                    raise
                 except Exception as failure:
                     await _abort_for(context, method, failure)
 
@@ -93,6 +96,8 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     async for response in streaming(request, context):
                         yield response
+                except grpc.aio.AbortError:
+                    raise
                 except Exception as failure:
                     await _abort_for(context, method, failure)
 

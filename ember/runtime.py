@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 import uuid
 from typing import Any, Callable, Protocol, Sequence
 
@@ -22,6 +23,7 @@ from ember.grpc_server import IdentityInterceptor, bearer_authenticator, interna
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
+SLOW_STOP = 1.0
 
 
 class Service(Protocol):
@@ -87,16 +89,23 @@ class Runtime:
         await self._heartbeat.start()
 
     async def close(self, service: Service) -> None:
-        await self.health.enter_graceful_shutdown()
+        steps = [("health", self.health.enter_graceful_shutdown)]
         if self._heartbeat:
-            await self._heartbeat.stop()
+            steps.append(("registry", self._heartbeat.stop))
         if self.server:
-            await self.server.stop(SHUTDOWN_GRACE)
-        await service.stop()
+            steps.append(("gRPC server", lambda: self.server.stop(SHUTDOWN_GRACE)))
+        steps.append((service.name, service.stop))
         if self.bus:
-            await self.bus.close()
+            steps.append(("bus", self.bus.close))
         if self.database:
-            await asyncio.to_thread(writer.stop)
+            steps.append(("writer", lambda: asyncio.to_thread(writer.stop)))
+        for name, step in steps:
+            started = time.monotonic()
+            await step()
+            if time.monotonic() - started > SLOW_STOP:
+                # A launcher kills what does not stop in time: say where it went.
+                log.warning("stopping: %s took %.1fs", name, time.monotonic() - started)
+        if self.database:
             self.database.close()
 
 

@@ -50,6 +50,14 @@ def test_bad_uuid_and_unknown_volume(cluster):
     assert fails(client.delete, missing).code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_the_gateway_passes_errors_on_without_logging_them_as_its_own(cluster):
+    client = cluster.client("errors")
+    for _ in range(3):
+        assert fails(client.get, str(uuid.uuid4())).code() == grpc.StatusCode.NOT_FOUND
+    gateway_log = next(p for p in cluster.processes if p.name == "api_gateway").log()
+    assert "Traceback" not in gateway_log, gateway_log[-3000:]
+
+
 def test_projects_cannot_see_each_other(cluster):
     alice, bob = cluster.client("alice"), cluster.client("bob")
     volume = alice.create_available(1, name="private")

@@ -135,7 +135,7 @@ TEXT = b"".join(b"%08d the quick brown fox backs up the lazy dog\n" % i for i in
 
 def test_full_and_incremental_restore_byte_for_byte_and_survive_deleting_the_full(cluster):
     client = cluster.client("round-trip")
-    source = client.create_available(1)
+    source = client.create_available(1, metadata={"app": "db"})
     write_through_attachment(client, source.id, [(0, os.urandom(8 * MIB)), (256 * MIB, TEXT),
                                                  (512 * MIB, bytes(8 * MIB))])
     full = back_up(client, source.id, name="full")
@@ -146,6 +146,7 @@ def test_full_and_incremental_restore_byte_for_byte_and_survive_deleting_the_ful
 
     first = restored(client, full.id)
     assert first.status == volume_pb2.VOLUME_STATUS_AVAILABLE and first.size_gb == 1
+    assert dict(first.metadata) == {"app": "db"}, "the volume's metadata is restored too"
     assert digest(volume_file(cluster, first.id)) == digest(volume_file(cluster, source.id))
     assert os.stat(volume_file(cluster, first.id)).st_blocks * 512 < 20 * MIB, "zeros restore as holes"
 

@@ -122,10 +122,12 @@ def test_restore_onto_a_volume_and_its_failure(database):
     assert (volume_status(target), backup_status(backup_id)) == (states.ERROR_RESTORING, states.AVAILABLE)
     assert "chunk abc" in Volume.get_by_id(target).status_detail
 
-    again = records.restore(ALICE, backup_id, make_volume(), manager.NewVolume(size_gb=0), LIMITS, 30.0)
+    target = make_volume()
+    Volume.update(metadata={"app": "web", "owner": "ops"}).where(Volume.id == target).execute()
+    again = records.restore(ALICE, backup_id, target, manager.NewVolume(size_gb=0), LIMITS, 30.0)
     assert outcomes.restore_done(again.operation.id, again.task.payload, {"app": "db"})
     assert backup_status(backup_id) == states.AVAILABLE
-    assert Volume.get_by_id(again.task.payload["volume_id"]).metadata == {"app": "db"}, "existing volumes keep theirs"
+    assert Volume.get_by_id(target).metadata == {"app": "db", "owner": "ops"}, "the backed-up keys come back"
 
 
 def test_restore_refuses_small_or_busy_volumes(database):
