@@ -10,7 +10,7 @@ from google.longrunning import operations_pb2, operations_pb2_grpc
 
 from ember import events, operations, pagination, subjects
 from ember.db import Operation
-from ember.errors import InvalidArgument, NotFound
+from ember.errors import InvalidArgument, NotFound, Unimplemented
 from ember.grpc_server import current_identity
 from ember.prepared import Param, Prepared
 from api_gateway.proxy import clamp_timeout
@@ -104,11 +104,24 @@ class OperationsApi(operations_pb2_grpc.OperationsServicer):
             operations=[operations.to_proto(r) for r in rows], next_page_token=token
         )
 
+    # Neither is supported, but an operation of another project must still be
+    # NOT_FOUND rather than an answer that says it exists.
+    async def DeleteOperation(self, request, context):
+        await asyncio.to_thread(_load, operation_id(request.name))
+        raise Unimplemented("operations are kept as the record of what was done and cannot be deleted")
+
+    async def CancelOperation(self, request, context):
+        await asyncio.to_thread(_load, operation_id(request.name))
+        raise Unimplemented(
+            "operations cannot be cancelled; wait for this one (WaitOperation), then delete or change what it made"
+        )
+
     async def WaitOperation(self, request, context):
         op_id = operation_id(request.name)
         limit = clamp_timeout(context.time_remaining(), MAX_WAIT)
         if request.HasField("timeout"):
-            limit = min(limit, request.timeout.ToTimedelta().total_seconds())
+            # Not ToTimedelta(): a timeout of 2**53 seconds is valid protobuf and overflows a timedelta.
+            limit = min(limit, request.timeout.seconds + request.timeout.nanos / 1e9)
         # Listen before looking, so a completion between the two is not missed.
         finished = self.completions.future(op_id)
         try:

@@ -9,13 +9,15 @@ import asyncio
 import grpc
 from google.protobuf import descriptor_pool
 
-from ember import auth
+from ember import auth, failpoints
 from ember.errors import PermissionDenied
 from ember.grpc_server import current_identity
 from ember.directory import Directory
 from api_gateway.host_routes import ANY_HOST_WHEN_DOWN, HOST_ROUTED, storage_host
 
 STREAM_TIMEOUT = 3600.0
+# Instances a call is offered to when the ones before could not be reached.
+MAX_TRIES = 4
 ROUTES = {
     "/ember.v1.VolumeService/": "volume",
     "/ember.v1.SnapshotService/": "volume",
@@ -90,22 +92,24 @@ class Proxy(grpc.GenericRpcHandler):
     async def forward(self, service: str, method: str, request: bytes, context) -> bytes:
         host, metadata = await self._target(service, method, request)
         timeout = clamp_timeout(context.time_remaining(), self.call_timeout)
-        address = ""
-        for last_try in (False, True):
-            address = self.directory.pick(service, avoid=address, host=host)
+        tried: list[str] = []
+        while True:
+            address = self._next(service, host, tried)
             call = self.directory.channel(address).unary_unary(method)
             try:
-                return await call(request, timeout=timeout, metadata=metadata)
+                answer = await call(request, timeout=timeout, metadata=metadata)
+                failpoints.hit("gateway.after_forward")
+                return answer
             except grpc.aio.AioRpcError as error:
-                if last_try or not never_arrived(error):
+                if not self._may_retry(error, service, host, tried):
                     await _pass_on(context, error)
 
     async def forward_stream(self, service: str, method: str, request: bytes, context):
         """Streams the upstream answers through; a watch may last up to STREAM_TIMEOUT."""
         host, metadata = await self._target(service, method, request)
-        address = ""
-        for last_try in (False, True):
-            address = self.directory.pick(service, avoid=address, host=host)
+        tried: list[str] = []
+        while True:
+            address = self._next(service, host, tried)
             call = self.directory.channel(address).unary_stream(method)(
                 request, timeout=clamp_timeout(context.time_remaining(), STREAM_TIMEOUT), metadata=metadata
             )
@@ -116,11 +120,25 @@ class Proxy(grpc.GenericRpcHandler):
                     yield response
                 return
             except grpc.aio.AioRpcError as error:
-                if last_try or answered or not never_arrived(error):
+                if answered or not self._may_retry(error, service, host, tried):
                     await _pass_on(context, error)
                     return
             finally:
                 call.cancel()
+
+    def _next(self, service: str, host: str, tried: list[str]) -> str:
+        address = self.directory.pick(service, avoid=tried, host=host)
+        tried.append(address)
+        return address
+
+    def _may_retry(self, error: grpc.aio.AioRpcError, service: str, host: str, tried: list[str]) -> bool:
+        """A call that never reached its instance goes to another one, at
+        most MAX_TRIES in all; a call that arrived is never sent twice."""
+        if not never_arrived(error):
+            return False
+        self.directory.mark_down(tried[-1])
+        untried = [a for a in self.directory.addresses(service, host) if a not in tried]
+        return len(tried) < MAX_TRIES and bool(untried)
 
 
 async def _pass_on(context, error: grpc.aio.AioRpcError) -> None:

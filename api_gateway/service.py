@@ -14,6 +14,7 @@ from ember.runtime import Runtime
 from ember.v1 import backup_pb2, quota_pb2, scheduler_pb2, snapshot_pb2, volume_pb2, volume_type_pb2
 from ember.directory import Directory
 from api_gateway.operations import Completions, OperationsApi
+from api_gateway.parsing import ParsedInCall, add_parsed_in_call
 from api_gateway.proxy import PUBLIC_SERVICES, ROUTES, Proxy
 
 OPERATIONS_SERVICE = "google.longrunning.Operations"
@@ -27,17 +28,18 @@ class GatewayService:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.directory = Directory(runtime.settings.registry_ttl)
+        self.directory = Directory(runtime.settings.registry_ttl, runtime.settings.max_message_bytes)
         self.completions = Completions()
         self.operations = OperationsApi(self.completions, runtime.secret)
         self._health_task: asyncio.Task | None = None
 
     def servicers(self):
-        return [(operations_pb2_grpc.add_OperationsServicer_to_server, self.operations, OPERATIONS_SERVICE)]
+        add = add_parsed_in_call(operations_pb2_grpc.add_OperationsServicer_to_server)
+        return [(add, self.operations, OPERATIONS_SERVICE)]
 
     def configure_server(self, server) -> None:
         server.add_generic_rpc_handlers(
-            [Proxy(self.directory, self.runtime.secret, self.runtime.settings.call_timeout)]
+            [ParsedInCall(Proxy(self.directory, self.runtime.secret, self.runtime.settings.call_timeout))]
         )
         reflection.enable_server_reflection(
             (*PUBLIC_SERVICES, OPERATIONS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server

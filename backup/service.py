@@ -10,7 +10,7 @@ from backup.api import BackupApi
 from backup.hosts import VolumeHosts
 from backup.repository import Repository
 from backup.tasks import BackupTasks
-from ember import subjects
+from ember import startup, subjects
 from ember.directory import Directory
 from ember.runtime import Runtime
 from ember.v1 import backup_pb2_grpc
@@ -27,7 +27,7 @@ class BackupService:
         settings = runtime.settings
         self.runtime = runtime
         self.repo = Repository(repository_path(settings))
-        self.directory = Directory(settings.registry_ttl)
+        self.directory = Directory(settings.registry_ttl, settings.max_message_bytes)
         self.hosts = VolumeHosts(self.directory, runtime.secret, settings.host)
         self.api = BackupApi(settings, runtime.bus, runtime.secret, self.repo)
         self.registry_extra = {"host": settings.host, "repository": str(self.repo.root)}
@@ -38,6 +38,7 @@ class BackupService:
     async def start(self, runtime: Runtime) -> None:
         s = runtime.settings
         await self.directory.start(runtime.bus.js)
+        await startup.sweep(runtime.bus, "backup service", startup.backup_scopes())
         tasks = BackupTasks(runtime.bus, self.repo, self.hosts, s)
         await runtime.bus.consume(
             subjects.BACKUP_TASKS, subjects.BACKUP_DURABLE, tasks.handle, ack_wait=s.task_ack_wait,

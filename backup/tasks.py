@@ -23,7 +23,7 @@ from ember import events, failpoints, states, volume_tasks, writer
 from ember.bus import Delivery, Retry
 from ember.config import Settings
 from ember.db import Backup, Volume
-from ember.errors import DataLoss, EmberError, FailedPrecondition
+from ember.errors import DataLoss, EmberError, FailedPrecondition, Unavailable
 from ember.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,14 @@ def _back_up(repo: Repository, manifest: Manifest, workers: int, progress, alive
     stats = back_up(repo, volume, manifest, progress, alive, workers)
     failpoints.hit("backup.before_manifest")
     repo.write_manifest(manifest)
+    failpoints.hit("backup.after_manifest")
     return stats
 
 
 def _restore(repo: Repository, manifest: Manifest, fill_holes: bool, workers: int, progress, alive, volume):
-    return restore_onto(repo, manifest, volume, progress, alive, fill_holes, workers)
+    stats = restore_onto(repo, manifest, volume, progress, alive, fill_holes, workers)
+    failpoints.hit("backup.restore.after_write")
+    return stats
 
 
 class BackupTasks:
@@ -110,6 +113,9 @@ class BackupTasks:
         except ChunkError as exc:
             await self._fail(p, _bad_chunks(p["backup_id"], [exc]))
         except EmberError as exc:
+            if isinstance(exc, Unavailable) and not delivery.final:
+                # The database (or a volume host) is away: not the backup's fault.
+                raise Retry(f"{verb} of backup {p['backup_id']}: {exc.message}", delay=min(2.0 ** delivery.attempt, 30.0))
             await self._fail(p, exc)
         except Exception as exc:
             if not delivery.final:

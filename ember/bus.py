@@ -1,25 +1,35 @@
-"""The JetStream bus: connection, streams, task publishing with dedupe ids,
-durable pull consumers that ack only after their handler returned, and events."""
+"""The JetStream bus: connection (to any node of a cluster), streams with
+their replicas, task publishing with dedupe ids, durable pull consumers that
+ack only after their handler returned, and events."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import nats
 import nats.errors
 import nats.js.errors
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 
 from ember import subjects
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EVENTS_MAX_AGE = 7 * 24 * 3600.0
 DUPLICATE_WINDOW = 120.0
+# How long declaring a stream waits out a cluster without a JetStream leader.
+ENSURE_PATIENCE = 30.0
+# What a cluster answers while it elects a leader or a node rejoins.
+TRANSIENT = (
+    nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError, nats.errors.TimeoutError,
+    asyncio.TimeoutError,
+)
 
 
 class Retry(Exception):
@@ -43,14 +53,52 @@ class Delivery:
 TaskHandler = Callable[[Delivery], Awaitable[None]]
 
 
+async def patiently(what: str, attempt: Callable[[], Awaitable[T]], patience: float = ENSURE_PATIENCE) -> T:
+    """attempt(), again while the cluster cannot answer yet: a NATS cluster
+    that just started or lost a node has no JetStream leader for a few seconds."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        try:
+            return await attempt()
+        except TRANSIENT as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.info("%s: JetStream not ready (%s); retrying", what, exc or type(exc).__name__)
+            await asyncio.sleep(0.5)
+
+
+async def ensure_stream(js, config: StreamConfig) -> StreamInfo:
+    """Creates the stream, or brings an existing one to `config.num_replicas`
+    (other settings of an existing stream are left as they are)."""
+    try:
+        info = await js.stream_info(config.name)
+    except nats.js.errors.NotFoundError:
+        try:
+            return await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            # Another process created it between our look and our add.
+            info = await js.stream_info(config.name)
+    if info.config.num_replicas != config.num_replicas:
+        log.warning(
+            "stream %s has %s replicas; changing to %s", config.name, info.config.num_replicas, config.num_replicas
+        )
+        info = await js.update_stream(dataclasses.replace(info.config, num_replicas=config.num_replicas))
+    return info
+
+
 class Bus:
-    def __init__(self, nc: nats.NATS):
+    def __init__(self, nc: nats.NATS, replicas: int = 1):
         self.nc = nc
         self.js = nc.jetstream()
+        self.replicas = replicas
         self._consumers: list[asyncio.Task] = []
+        self._closing = False
 
     @classmethod
-    async def connect(cls, url: str, name: str) -> "Bus":
+    async def connect(cls, url: str, name: str, replicas: int = 1) -> "Bus":
+        """Connects to any of the comma-separated servers in `url` (moving to
+        another when one goes away) and declares the streams with `replicas`
+        copies each."""
         nc = await nats.connect(
             servers=url.split(","),
             name=name,
@@ -58,39 +106,29 @@ class Bus:
             reconnect_time_wait=1,
             connect_timeout=5,
         )
-        bus = cls(nc)
+        bus = cls(nc, replicas)
         await bus.ensure_streams()
         return bus
 
     async def ensure_streams(self) -> None:
-        await self._ensure(
-            StreamConfig(
-                name=subjects.TASKS_STREAM,
-                subjects=[subjects.TASKS_SUBJECTS],
-                retention=RetentionPolicy.WORK_QUEUE,
-                storage=StorageType.FILE,
-                duplicate_window=DUPLICATE_WINDOW,
-            )
+        tasks = StreamConfig(
+            name=subjects.TASKS_STREAM,
+            subjects=[subjects.TASKS_SUBJECTS],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW,
+            num_replicas=self.replicas,
         )
-        await self._ensure(
-            StreamConfig(
-                name=subjects.EVENTS_STREAM,
-                subjects=[subjects.EVENTS_SUBJECTS],
-                retention=RetentionPolicy.LIMITS,
-                storage=StorageType.FILE,
-                max_age=EVENTS_MAX_AGE,
-            )
+        events = StreamConfig(
+            name=subjects.EVENTS_STREAM,
+            subjects=[subjects.EVENTS_SUBJECTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=EVENTS_MAX_AGE,
+            num_replicas=self.replicas,
         )
-
-    async def _ensure(self, config: StreamConfig) -> None:
-        try:
-            await self.js.stream_info(config.name)
-        except nats.js.errors.NotFoundError:
-            try:
-                await self.js.add_stream(config)
-            except nats.js.errors.BadRequestError:
-                # Another process created it between our look and our add.
-                await self.js.stream_info(config.name)
+        for config in (tasks, events):
+            await patiently(f"stream {config.name}", functools.partial(ensure_stream, self.js, config))
 
     async def publish_task(self, subject: str, payload: dict[str, Any], msg_id: str) -> None:
         await self.js.publish(
@@ -130,6 +168,11 @@ class Bus:
         running: set[asyncio.Task] = set()
         while True:
             try:
+                if self._closing:
+                    # close() cancelled this task, but Python 3.11's wait_for
+                    # (inside fetch) loses a cancellation that arrives as it
+                    # completes: stop here all the same.
+                    raise asyncio.CancelledError
                 msgs = await sub.fetch(batch=batch, timeout=5)
             except asyncio.CancelledError:
                 # Let handlers that already hold a task finish and ack it.
@@ -140,6 +183,11 @@ class Bus:
                 continue
             except nats.errors.ConnectionClosedError:
                 return
+            except TRANSIENT as exc:
+                # A cluster electing a leader for the stream or consumer: expected, and brief.
+                log.warning("fetching tasks: JetStream unavailable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
             except Exception:
                 log.exception("fetching tasks failed; retrying")
                 await asyncio.sleep(1)
@@ -171,6 +219,7 @@ class Bus:
         await msg.ack()
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._consumers:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)

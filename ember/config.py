@@ -7,8 +7,8 @@ import argparse
 import dataclasses
 import os
 import pathlib
-import socket
 import re
+import socket
 from typing import Any
 
 
@@ -16,8 +16,8 @@ from typing import Any
 GATEWAY_ADDRESS = "127.0.0.1:8776"
 
 
-def _setting(default: Any, help: str, env: str | None = None) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help, "env": env})
+def _setting(default: Any, help: str, env: str | None = None, secret: bool = False) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "env": env, "secret": secret})
 
 
 def default_host() -> str:
@@ -29,9 +29,12 @@ def default_host() -> str:
 class Settings:
     data_dir: str = _setting("~/.ember", "directory for the database, volumes and keys")
     nats_url: str = _setting("nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+    nats_replicas: int = _setting(1, "copies of each JetStream stream and KV bucket (3 on a 3-node NATS cluster)")
     database_url: str = _setting("", "peewee database URL; default sqlite in the data dir")
-    auth_secret: str = _setting("", "token signing secret; default: <data_dir>/auth.key")
+    auth_secret: str = _setting("", "token signing secret; default: <data_dir>/auth.key", secret=True)
     listen: str = _setting("127.0.0.1:0", "address the gRPC server binds (port 0 = any)")
+    tls_cert: str = _setting("", "gateway only: PEM certificate chain to serve TLS with; empty = plaintext")
+    tls_key: str = _setting("", "gateway only: PEM private key of tls_cert")
     host: str = _setting(default_host(), "this storage host's name (volume service)")
     availability_zone: str = _setting("default", "zone of this storage host (volume service)")
     backends: str = _setting("", "JSON list of backends (see volume/backends.py); default: one file backend")
@@ -62,6 +65,7 @@ class Settings:
     backup_tasks: int = _setting(4, "backups, restores and verifies one backup service runs at once")
     max_volume_size_gb: int = _setting(16384, "largest volume accepted")
     call_timeout: float = _setting(30.0, "longest deadline forwarded to a service")
+    max_message_bytes: int = _setting(4 * 1024 * 1024, "largest gRPC message, in bytes, any service takes or sends")
     failpoints: str = _setting("", "testing only: name=action,... (see ember/failpoints.py)")
 
     @property
@@ -73,6 +77,11 @@ class Settings:
         return self.database_url or f"sqlite:///{self.data_path / 'ember.db'}"
 
 
+def redact(value: str) -> str:
+    """`value` with the password of every URL in it (user:password@) hidden."""
+    return re.sub(r"(://[^:/@,\s]*):[^@/,\s]*@", r"\1:***@", value)
+
+
 def env_name(field: dataclasses.Field) -> str:
     return field.metadata.get("env") or "EMBER_" + field.name.upper()
 
@@ -81,11 +90,14 @@ def add_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     """One --flag per setting; the default shown is the environment's value."""
     for field in dataclasses.fields(Settings):
         default = os.environ.get(env_name(field), defaults.get(field.name, field.default))
+        # --help output lands in terminals and CI logs: a secret's value never
+        # does, nor the password in a database or NATS URL.
+        shown = "hidden" if field.metadata.get("secret") else redact(str(default)).replace("%", "%%")
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
             type=type(field.default),
             default=type(field.default)(default),
-            help=f"{field.metadata['help']} (${env_name(field)}, default %(default)s)",
+            help=f"{field.metadata['help']} (${env_name(field)}, default {shown})",
         )
 
 

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import peewee
 from playhouse import db_url
+from playhouse.shortcuts import ReconnectMixin
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,37 @@ def _v1(db: peewee.Database) -> None:
 # Append only: each entry upgrades the schema by one version, inside a transaction.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# What a driver says when the connection, not the statement, failed: the
+# database restarted, failed over or is unreachable, or (SQLite) is locked.
+_CONNECTION_TROUBLE = (
+    "server closed the connection", "terminating connection", "connection to server", "could not connect",
+    "connection already closed", "connection refused", "database is locked", "the database system is",
+)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` is a lost or refused connection, which trying again later may cure."""
+    if isinstance(exc, peewee.InterfaceError):
+        return True
+    return isinstance(exc, peewee.OperationalError) and any(t in str(exc).lower() for t in _CONNECTION_TROUBLE)
+
+
+class PostgresDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
+    """A statement outside a transaction whose connection died (a database
+    restart or failover) reconnects and runs again once; inside one, the
+    error reaches the writer, which retries the whole transaction."""
+
+    reconnect_errors = (
+        (peewee.OperationalError, "server closed the connection"),
+        (peewee.OperationalError, "terminating connection"),
+        (peewee.OperationalError, "connection to server"),
+        (peewee.InterfaceError, "connection already closed"),
+    )
+
+
+db_url.register_database(PostgresDatabase, "postgres", "postgresql")
 
 
 def connect(url: str) -> peewee.Database:

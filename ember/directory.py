@@ -6,21 +6,28 @@ service finds volume hosts with it."""
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Collection
 
 import grpc
 
 from ember import kv, subjects
 from ember.errors import Unavailable
 
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 16 * 1024 * 1024)]
 
 
 class Directory:
-    def __init__(self, ttl: float):
+    def __init__(self, ttl: float, max_message_bytes: int = 4 * 1024 * 1024):
         self.ttl = ttl
+        # As large as the services' own limit, so a call one of them accepts
+        # or answers is never refused on this hop.
+        self._options = [("grpc.max_receive_message_length", max_message_bytes),
+                         ("grpc.max_send_message_length", max_message_bytes)]
         self.mirror: kv.KvMirror | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._turn = itertools.count()
+        # address -> when a call to it could not connect
+        self._down: dict[str, float] = {}
 
     async def start(self, js) -> None:
         bucket = await kv.open_bucket(js, subjects.REGISTRY_BUCKET, self.ttl)
@@ -30,14 +37,23 @@ class Directory:
     def addresses(self, service: str, host: str = "") -> list[str]:
         """Fresh instances of the service; with `host`, only that storage host's."""
         entries = self.mirror.fresh(service + ".", self.ttl).values()
-        return sorted(v["address"] for v in entries if not host or v.get("host") == host)
+        return sorted(
+            v["address"] for v in entries
+            if (not host or v.get("host") == host) and v.get("ts", 0) > self._down.get(v["address"], 0)
+        )
 
-    def pick(self, service: str, avoid: str = "", host: str = "") -> str:
+    def mark_down(self, address: str) -> None:
+        """A call to `address` could not connect: a killed instance stays in
+        the registry until its entry expires, and until then (or until it
+        heartbeats again, restarted) calls go to the others."""
+        self._down[address] = time.time()
+
+    def pick(self, service: str, avoid: Collection[str] = (), host: str = "") -> str:
         """Round-robin over the fresh instances (of one storage host, if
-        given), skipping `avoid` when another exists."""
+        given), skipping those in `avoid` while another exists."""
         addresses = self.addresses(service, host)
-        if len(addresses) > 1 and avoid in addresses:
-            addresses.remove(avoid)
+        untried = [a for a in addresses if a not in avoid]
+        addresses = untried or addresses
         if not addresses and host:
             raise Unavailable(
                 f"storage host {host} has no {service} service running; this call needs that host",
@@ -53,7 +69,7 @@ class Directory:
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=self._options)
         return channel
 
     async def stop(self) -> None:

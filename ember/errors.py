@@ -10,6 +10,23 @@ from grpc_status import rpc_status
 
 DOMAIN = "ember.v1"
 
+# An error's text goes out in trailers twice (grpc-message, percent-encoded,
+# and inside grpc-status-details-bin), and trailers over 8 KiB make a client
+# drop the status for RESOURCE_EXHAUSTED "metadata size exceeds soft limit".
+# Errors echo what the caller sent, which may be megabytes: in bytes of UTF-8,
+MAX_MESSAGE = 512
+MAX_DETAIL = 256
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text`, or when longer than `limit` bytes its start and end around an
+    ellipsis: the end of a message is what says what was wrong."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    half = (limit - 5) // 2
+    return f"{data[:half].decode('utf-8', 'ignore')} \u2026 {data[-half:].decode('utf-8', 'ignore')}"
+
 
 class EmberError(Exception):
     code = grpc.StatusCode.INTERNAL
@@ -22,11 +39,12 @@ class EmberError(Exception):
         metadata: dict[str, str] | None = None,
         violations: list[tuple[str, str]] | None = None,
     ):
+        message = bounded(message, MAX_MESSAGE)
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
-        self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
-        self.violations = violations or []
+        self.metadata = {k: bounded(str(v), MAX_DETAIL) for k, v in (metadata or {}).items()}
+        self.violations = [(bounded(f, MAX_DETAIL), bounded(d, MAX_MESSAGE)) for f, d in violations or ()]
 
     def to_status(self) -> grpc.Status:
         details = [_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata))]
@@ -100,6 +118,11 @@ class PermissionDenied(EmberError):
 class Unavailable(EmberError):
     code = grpc.StatusCode.UNAVAILABLE
     default_reason = "SERVICE_UNAVAILABLE"
+
+
+class Unimplemented(EmberError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+    default_reason = "NOT_SUPPORTED"
 
 
 async def abort(context: grpc.aio.ServicerContext, error: EmberError) -> None:

@@ -11,6 +11,7 @@ from typing import Callable
 import grpc
 
 from ember import auth, errors
+from ember.db import connection_lost
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,11 @@ def _streaming(handler: grpc.RpcMethodHandler, behavior) -> grpc.RpcMethodHandle
     )
 
 
-def _rejecting(error: errors.EmberError):
+def _rejecting(method: str, error: errors.EmberError):
     async def reject(request, context):
+        # Refusals are what an operator looks for after a break-in attempt;
+        # the credential itself is never logged, only why it failed.
+        log.warning("refused %s from %s: %s (%s)", method, context.peer(), error.reason, error.message)
         await errors.abort(context, error)
 
     return reject
@@ -54,6 +58,9 @@ def _rejecting(error: errors.EmberError):
 async def _abort_for(context, method: str, failure: Exception) -> None:
     if isinstance(failure, errors.EmberError):
         await errors.abort(context, failure)
+    if connection_lost(failure):
+        log.warning("%s: the database is unreachable: %s", method, failure)
+        await errors.abort(context, errors.Unavailable(f"the database is unreachable ({failure}); try again"))
     log.exception("%s failed", method, exc_info=failure)
     await errors.abort(context, errors.EmberError("internal error; see the service log"))
 
@@ -73,7 +80,7 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         try:
             identity = self.authenticate(details.invocation_metadata)
         except errors.EmberError as error:
-            return _unary(handler, _rejecting(error))
+            return _unary(handler, _rejecting(method, error))
         if handler.unary_unary is not None:
             behavior = handler.unary_unary
 
@@ -107,8 +114,14 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
 
 def internal_authenticator(secret: bytes) -> Authenticate:
     def authenticate(metadata) -> auth.Identity:
+        token = metadata_value(metadata, auth.INTERNAL_METADATA_KEY)
+        if not token:
+            raise errors.Unauthenticated(
+                f"call this service through the Ember gateway (no {auth.INTERNAL_METADATA_KEY} metadata)",
+                "NOT_FROM_GATEWAY",
+            )
         try:
-            return auth.verify_internal(metadata_value(metadata, auth.INTERNAL_METADATA_KEY), secret)
+            return auth.verify_internal(token, secret)
         except auth.InvalidToken as exc:
             raise errors.Unauthenticated(f"call this service through the Ember gateway ({exc})", "NOT_FROM_GATEWAY")
 

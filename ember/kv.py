@@ -1,28 +1,54 @@
-"""JetStream KV helpers: open a bucket with a TTL, keep a key alive with
-heartbeats, and mirror a whole bucket into memory by watching it."""
+"""JetStream KV helpers: declare Ember's buckets with their replicas, open a
+bucket with a TTL, keep a key alive with heartbeats, and mirror a whole
+bucket into memory by watching it."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 import logging
 import time
 from typing import Any, Awaitable, Callable
 
+import nats.errors
 import nats.js.errors
 from nats.js.api import KeyValueConfig, StorageType
 
+from ember import subjects
+from ember.bus import ensure_stream, patiently
+
 log = logging.getLogger(__name__)
 
+# How long a new watcher may take to replay a bucket.
+WATCH_TIMEOUT = 30.0
 
-async def open_bucket(js, bucket: str, ttl: float | None):
+
+async def open_bucket(js, bucket: str, ttl: float | None, replicas: int | None = None):
+    """The bucket, created if missing. With `replicas`, an existing bucket is
+    brought to that many copies; without, it is taken as it is (1 copy when
+    this creates it)."""
     try:
-        return await js.key_value(bucket)
+        kv = await js.key_value(bucket)
     except nats.js.errors.BucketNotFoundError:
+        config = KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=StorageType.FILE, replicas=replicas or 1)
         try:
-            return await js.create_key_value(KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=StorageType.FILE))
+            return await js.create_key_value(config)
         except nats.js.errors.BadRequestError:
             return await js.key_value(bucket)
+    if replicas:
+        # A bucket is a stream underneath; its replicas change like a stream's.
+        status = await kv.status()
+        await ensure_stream(js, dataclasses.replace(status.stream_info.config, num_replicas=replicas))
+    return kv
+
+
+async def declare_buckets(js, registry_ttl: float, replicas: int) -> None:
+    """Every bucket Ember uses, with `replicas` copies: done when a process
+    connects, before anything opens one (and would create it with one copy)."""
+    for bucket, ttl in ((subjects.REGISTRY_BUCKET, registry_ttl), (subjects.CAPABILITIES_BUCKET, None)):
+        await patiently(f"bucket {bucket}", functools.partial(open_bucket, js, bucket, ttl, replicas))
 
 
 class Heartbeat:
@@ -37,6 +63,7 @@ class Heartbeat:
         self.kv, self.key, self.value, self.interval, self.min_gap = kv, key, value, interval, min_gap
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopped = False
 
     async def start(self) -> None:
         await self.beat()
@@ -51,7 +78,9 @@ class Heartbeat:
         await self.kv.put(self.key, json.dumps(body).encode())
 
     async def _loop(self) -> None:
-        while True:
+        # Not `while True`: Python 3.11's wait_for loses a cancellation that
+        # arrives as its awaitable completes, and stop() would wait forever.
+        while not self._stopped:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             except asyncio.TimeoutError:
@@ -59,11 +88,15 @@ class Heartbeat:
             self._wake.clear()
             try:
                 await self.beat()
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                # NATS unreachable or electing a leader: the next beat will do.
+                log.warning("heartbeat %s failed: %s", self.key, exc or type(exc).__name__)
             except Exception:
                 log.exception("heartbeat %s failed", self.key)
             await asyncio.sleep(self.min_gap)
 
     async def stop(self, remove: bool = True) -> None:
+        self._stopped = True
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -76,46 +109,103 @@ class Heartbeat:
 
 
 class KvMirror:
-    """An in-memory copy of a bucket, kept current by a watcher."""
+    """An in-memory copy of a bucket, kept current by a watcher. A watcher
+    whose consumer went down with a NATS server would stay silent for a
+    while, so a silent mirror asks the bucket for its last revision and,
+    if it missed any, watches the bucket anew."""
 
-    def __init__(self, kv):
+    def __init__(self, kv, check_every: float = 2.0):
         self.kv = kv
+        self.check_every = check_every
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._newest = 0.0
+        self._revision = 0
+        self._heard = False
         self._watcher = None
+        self._follower: asyncio.Task | None = None
+        self._guard: asyncio.Task | None = None
+        self._stopped = False
 
     async def start(self) -> None:
-        watcher = self._watcher = await self.kv.watchall()
+        await self._watch()
+        self._guard = asyncio.create_task(self._keep_watching())
+
+    async def _watch(self) -> None:
+        """(Re)subscribes; returns once the bucket's current entries are in."""
+        last = (await self.kv.status()).stream_info.state.last_seq
+        await self._stop_following()
+        self._watcher = await self.kv.watchall()
         ready = asyncio.Event()
-        self._task = asyncio.create_task(self._follow(watcher, ready))
-        await ready.wait()
+        self._follower = asyncio.create_task(self._follow(self._watcher, ready))
+        await asyncio.wait_for(ready.wait(), WATCH_TIMEOUT)
+        # Whatever the bucket held up to `last` has just been replayed (or has expired).
+        self._revision = max(self._revision, last)
+
+    async def _keep_watching(self) -> None:
+        # Not `while True`: see Heartbeat._loop.
+        while not self._stopped:
+            await asyncio.sleep(self.check_every)
+            if self._heard:
+                self._heard = False
+                continue
+            try:
+                status = await self.kv.status()
+                if status.stream_info.state.last_seq > self._revision:
+                    log.warning("the watcher of KV bucket %s missed updates; watching it anew", status.bucket)
+                    await self._watch()
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                log.info("checking a KV watcher: %s", exc or type(exc).__name__)
+            except Exception:
+                log.exception("checking a KV watcher failed")
 
     async def _follow(self, watcher, ready: asyncio.Event) -> None:
         async for entry in watcher:
             if entry is None:
                 ready.set()
                 continue
+            self._heard = True
+            self._revision = max(self._revision, entry.revision or 0)
             if entry.operation in ("DEL", "PURGE") or not entry.value:
                 self.entries.pop(entry.key, None)
             else:
                 try:
-                    self.entries[entry.key] = json.loads(entry.value)
-                except ValueError:
+                    value = json.loads(entry.value)
+                    stamp = float(value.get("ts", 0))
+                except (ValueError, TypeError, AttributeError):
                     log.warning("ignoring malformed KV entry %s", entry.key)
+                else:
+                    self.entries[entry.key] = value
+                    self._newest = max(self._newest, stamp)
             ready.set()
             self.changed.set()
 
     def fresh(self, prefix: str, max_age: float) -> dict[str, dict[str, Any]]:
-        now = time.time()
+        """Entries under `prefix` stamped at most `max_age` before the newest
+        stamp this mirror has seen (or before now, if that is earlier). While
+        no update arrives at all, as when a NATS node died and its streams
+        elect new leaders, nothing ages: silence of the bus is not the death
+        of every service."""
+        now = min(time.time(), self._newest)
         return {
             k: v for k, v in self.entries.items() if k.startswith(prefix) and now - v.get("ts", 0) <= max_age
         }
 
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def _stop_following(self) -> None:
+        if self._follower:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
         if self._watcher:
             # Otherwise updates would keep piling up for a reader that is gone.
-            await self._watcher.stop()
+            try:
+                await self._watcher.stop()
+            except nats.errors.Error as exc:
+                log.info("stopping a KV watcher: %s", exc)
+        self._watcher = self._follower = None
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._guard:
+            self._guard.cancel()
+            await asyncio.gather(self._guard, return_exceptions=True)
+        await self._stop_following()

@@ -1,9 +1,11 @@
 """Starting Ember processes on this machine: an embedded nats-server with
-JetStream, service processes that report their address when ready, and the
-Mesh of them that `ember up`, the tests and the benchmarks run."""
+JetStream (or a cluster of them on loopback), service processes that report
+their address when ready, and the Mesh of them that `ember up`, the tests
+and the benchmarks run."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import os
@@ -15,6 +17,9 @@ import socket
 import subprocess
 import sys
 import time
+
+import nats
+import nats.errors
 
 READY_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1
@@ -101,22 +106,18 @@ def _wait_ready(proc: Process, marker: str, timeout: float) -> str:
 def _check_free(port: int) -> None:
     """Another server on the port would answer in place of ours."""
     with socket.socket() as s:
+        # As nats-server binds: connections of a stopped server lingering in
+        # TIME_WAIT must not count as the port being taken.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
             raise RuntimeError(f"port {port} is already in use; stop what holds it or choose another port")
 
 
-def start_nats(data_dir: pathlib.Path, port: int) -> Process:
+def _launch_nats(name: str, conf: pathlib.Path, port: int, log_path: pathlib.Path) -> Process:
+    """Runs nats-server with `conf` and waits until it takes clients on `port`."""
     _check_free(port)
-    store = data_dir / "jetstream"
-    store.mkdir(parents=True, exist_ok=True)
-    conf = data_dir / "nats-server.conf"
-    # sync_interval always: an acknowledged task survives a power cut (DESIGN.md section 3).
-    conf.write_text(
-        f'listen: "127.0.0.1:{port}"\n' f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n  sync_interval: always\n}}\n"
-    )
-    log_path = data_dir / "logs" / "nats-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
@@ -125,9 +126,91 @@ def start_nats(data_dir: pathlib.Path, port: int) -> Process:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-    proc = Process("nats-server", popen, log_path, f"nats://127.0.0.1:{port}")
+    proc = Process(name, popen, log_path, f"nats://127.0.0.1:{port}")
     _wait_port(proc, port)
     return proc
+
+
+def _jetstream_block(store: pathlib.Path) -> str:
+    # sync_interval always: an acknowledged task survives a power cut (DESIGN.md section 3).
+    return f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n  sync_interval: always\n}}\n"
+
+
+def start_nats(data_dir: pathlib.Path, port: int) -> Process:
+    store = data_dir / "jetstream"
+    store.mkdir(parents=True, exist_ok=True)
+    conf = data_dir / "nats-server.conf"
+    conf.write_text(f'listen: "127.0.0.1:{port}"\n' + _jetstream_block(store))
+    return _launch_nats("nats-server", conf, port, data_dir / "logs" / "nats-server.log")
+
+
+def _node_name(index: int) -> str:
+    return f"nats-{index + 1}"
+
+
+def _node_conf(data_dir: pathlib.Path, index: int) -> pathlib.Path:
+    return data_dir / f"{_node_name(index)}.conf"
+
+
+def start_nats_node(data_dir: pathlib.Path, index: int, port: int) -> Process:
+    """(Re)starts node `index` of a cluster written by start_nats_cluster,
+    with its own store, so a restarted node catches up rather than starts over."""
+    name = _node_name(index)
+    return _launch_nats(name, _node_conf(data_dir, index), port, data_dir / "logs" / f"{name}.log")
+
+
+def nats_node_conf(index: int, port: int, cluster_port: int, cluster_ports: list[int], store: pathlib.Path) -> str:
+    """The configuration of cluster node `index`: routes to every node's
+    cluster port (nats-server skips the route to itself)."""
+    routes = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in cluster_ports)
+    return (
+        f'server_name: "{_node_name(index)}"\nlisten: "127.0.0.1:{port}"\n'
+        + _jetstream_block(store)
+        + f'cluster {{\n  name: "ember"\n  listen: "127.0.0.1:{cluster_port}"\n  routes: [{routes}]\n}}\n'
+    )
+
+
+def start_nats_cluster(data_dir: pathlib.Path, ports: list[int], cluster_ports: list[int]) -> list[Process]:
+    """One nats-server per port pair on loopback, routed to each other,
+    each with a store of its own under <data_dir>/jetstream/; returns once
+    JetStream has a meta leader (before that, creating a stream fails)."""
+    for index, (port, cluster_port) in enumerate(zip(ports, cluster_ports)):
+        store = data_dir / "jetstream" / f"node-{index + 1}"
+        store.mkdir(parents=True, exist_ok=True)
+        _node_conf(data_dir, index).write_text(nats_node_conf(index, port, cluster_port, cluster_ports, store))
+    nodes: list[Process] = []
+    try:
+        for index, port in enumerate(ports):
+            nodes.append(start_nats_node(data_dir, index, port))
+        wait_for_jetstream([n.address for n in nodes])
+    except BaseException:
+        for node in nodes:
+            node.stop(timeout=2)
+        raise
+    return nodes
+
+
+def wait_for_jetstream(servers: list[str], timeout: float = READY_TIMEOUT) -> None:
+    """Until JetStream answers through `servers`: in a cluster that takes a
+    meta leader, elected a few seconds after the nodes meet."""
+
+    async def answered() -> None:
+        nc = await nats.connect(servers=servers, connect_timeout=2, max_reconnect_attempts=-1)
+        try:
+            js = nc.jetstream(timeout=2)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    await js.account_info()
+                    return
+                except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"JetStream on {','.join(servers)} did not become ready: {exc}")
+                    await asyncio.sleep(0.25)
+        finally:
+            await nc.close()
+
+    asyncio.run(answered())
 
 
 def _wait_port(proc: Process, port: int, timeout: float = READY_TIMEOUT) -> None:
@@ -164,23 +247,61 @@ def start_service(
     return proc
 
 
+class NatsCluster:
+    """Stands in for the one nats-server of a Mesh: `address` lists every
+    node, as EMBER_NATS_URL takes them; `nodes` is the Mesh's own list."""
+
+    def __init__(self, nodes: list[Process]):
+        self.nodes = nodes
+
+    @property
+    def address(self) -> str:
+        return ",".join(node.address for node in self.nodes)
+
+
 class Mesh:
-    """One Ember on this machine: a nats-server and service processes sharing
-    a data directory and a set of EMBER_* settings."""
+    """One Ember on this machine: a nats-server (or a cluster of them) and
+    service processes sharing a data directory and a set of EMBER_* settings."""
 
     def __init__(self, data_dir: pathlib.Path, settings: dict[str, str] | None = None):
         self.data_dir = data_dir
         self.settings = dict(settings or {})
-        self.nats: Process | None = None
+        self.nats: Process | NatsCluster | None = None
+        self.nats_nodes: list[Process] = []
         self.processes: list[Process] = []
         self.gateway = ""
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {"EMBER_DATA_DIR": str(self.data_dir), **self.settings, "EMBER_NATS_URL": self.nats.address, **extra}
+        env = {"EMBER_DATA_DIR": str(self.data_dir), **self.settings, "EMBER_NATS_URL": self.nats.address}
+        if len(self.nats_nodes) > 1:
+            # R3 rides out the loss of any one node; more copies only cost writes.
+            env["EMBER_NATS_REPLICAS"] = str(min(len(self.nats_nodes), 3))
+        return {**env, **extra}
 
-    def start_nats(self, port: int = 0) -> Process:
-        self.nats = start_nats(self.data_dir, port or free_port())
+    def start_nats(self, port: int = 0, nodes: int = 1) -> Process | NatsCluster:
+        """One nats-server, or a cluster of `nodes` on consecutive client
+        ports from `port` (cluster ports 2000 above, as NATS's 4222 and 6222);
+        port 0 takes free ports."""
+        if nodes == 1:
+            self.nats = start_nats(self.data_dir, port or free_port())
+            self.nats_nodes = [self.nats]
+            return self.nats
+        if port:
+            ports = [port + i for i in range(nodes)]
+            cluster_ports = [p + 2000 for p in ports]
+        else:
+            ports = [free_port() for _ in range(nodes)]
+            cluster_ports = [free_port() for _ in range(nodes)]
+        self.nats_nodes = start_nats_cluster(self.data_dir, ports, cluster_ports)
+        self.nats = NatsCluster(self.nats_nodes)
         return self.nats
+
+    def restart_nats_node(self, index: int) -> Process:
+        """Starts cluster node `index` again (after it stopped or was killed)
+        on its ports and store."""
+        port = int(self.nats_nodes[index].address.rpartition(":")[2])
+        self.nats_nodes[index] = start_nats_node(self.data_dir, index, port)
+        return self.nats_nodes[index]
 
     def start(self, module: str, name: str | None = None, **extra: str) -> Process:
         """Starts `python -m module` with the mesh's settings plus `extra`."""
@@ -203,7 +324,7 @@ class Mesh:
         """Stops the services in reverse order, then nats-server; the names of
         those that did not stop in time and were killed."""
         killed = []
-        for proc in [*reversed(self.processes), *([self.nats] if self.nats else [])]:
+        for proc in [*reversed(self.processes), *self.nats_nodes]:
             was_running = proc.running
             if proc.stop() == -signal.SIGKILL and was_running:
                 killed.append(proc.name)

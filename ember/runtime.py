@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pathlib
 import signal
 import time
 import uuid
+from concurrent import futures
 from typing import Any, Callable, Protocol, Sequence
 
 import grpc
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
 SLOW_STOP = 1.0
+STOP_WITHIN = 12.0
 
 
 class Service(Protocol):
@@ -57,21 +60,40 @@ class Runtime:
         self.settings.data_path.mkdir(parents=True, exist_ok=True)
         self.database = await asyncio.to_thread(db.open_database, self.settings.resolved_database_url)
         writer.start()
-        self.bus = await Bus.connect(self.settings.nats_url, f"ember-{self.service_name}-{self.instance_id}")
+        replicas = self.settings.nats_replicas
+        self.bus = await Bus.connect(self.settings.nats_url, f"ember-{self.service_name}-{self.instance_id}", replicas)
+        await kv.declare_buckets(self.bus.js, self.settings.registry_ttl, replicas)
 
-    async def serve(self, service: Service, interceptors: Sequence[grpc.aio.ServerInterceptor]) -> None:
+    async def serve(
+        self,
+        service: Service,
+        interceptors: Sequence[grpc.aio.ServerInterceptor],
+        credentials: grpc.ServerCredentials | None = None,
+    ) -> None:
         # Without this, grpc binds with SO_REUSEPORT and a second Ember on the
         # same address would silently share its clients with the first.
-        self.server = grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 0)])
+        reuseport = ("grpc.so_reuseport", 0)
+        # One limit for every service, so that what the gateway lets in the
+        # service behind it takes too; larger is RESOURCE_EXHAUSTED.
+        limit = self.settings.max_message_bytes
+        sizes = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        self.server = grpc.aio.server(interceptors=list(interceptors), options=[reuseport, *sizes])
         for add, servicer, _ in service.servicers():
             add(servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         configure = getattr(service, "configure_server", None)
         if configure:
             configure(self.server)
-        port = self.server.add_insecure_port(self.settings.listen)
-        if port == 0:
-            raise SystemExit(f"cannot listen on {self.settings.listen}")
+        try:
+            if credentials is None:
+                port = self.server.add_insecure_port(self.settings.listen)
+            else:
+                port = self.server.add_secure_port(self.settings.listen, credentials)
+        except RuntimeError:
+            # grpc's own message only says to set GRPC_VERBOSITY.
+            raise SystemExit(
+                f"cannot listen on {self.settings.listen}: the address is in use, malformed or not this machine's"
+            )
         self.address = f"{self.settings.listen.rpartition(':')[0]}:{port}"
         await self.server.start()
         for _, _, name in service.servicers():
@@ -99,14 +121,52 @@ class Runtime:
             steps.append(("bus", self.bus.close))
         if self.database:
             steps.append(("writer", lambda: asyncio.to_thread(writer.stop)))
+        # Launchers kill what has not stopped after 15 s: better to skip a
+        # stuck step (and say which) than to lose the steps after it.
+        deadline = time.monotonic() + STOP_WITHIN
         for name, step in steps:
             started = time.monotonic()
-            await step()
+            try:
+                await asyncio.wait_for(step(), max(deadline - started, 0.5))
+            except asyncio.TimeoutError:
+                log.warning("stopping: %s did not finish within %.1fs; going on without it", name,
+                            time.monotonic() - started)
+                continue
             if time.monotonic() - started > SLOW_STOP:
-                # A launcher kills what does not stop in time: say where it went.
                 log.warning("stopping: %s took %.1fs", name, time.monotonic() - started)
         if self.database:
             self.database.close()
+
+
+def tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS for the public port when both tls_cert and tls_key are set; None
+    (plaintext) when neither is; SystemExit with the reason otherwise."""
+    if not settings.tls_cert and not settings.tls_key:
+        return None
+    if not (settings.tls_cert and settings.tls_key):
+        given, missing = ("tls_cert", "tls_key") if settings.tls_cert else ("tls_key", "tls_cert")
+        raise SystemExit(f"{given} is set but {missing} is not: TLS needs both (EMBER_TLS_CERT, EMBER_TLS_KEY)")
+    pem = {}
+    for name, kind in (("tls_cert", "CERTIFICATE"), ("tls_key", "PRIVATE KEY")):
+        path = pathlib.Path(getattr(settings, name)).expanduser()
+        try:
+            pem[name] = path.read_bytes()
+        except OSError as exc:
+            raise SystemExit(f"{name}: cannot read {path}: {exc.strerror}")
+        if f"{kind}-----".encode() not in pem[name]:
+            raise SystemExit(f"{name}: {path} holds no PEM {kind.lower()}")
+    credentials = grpc.ssl_server_credentials([(pem["tls_key"], pem["tls_cert"])])
+    # grpc checks the pair only when a port is added, and then says no more
+    # than "failed to bind": a throwaway port on loopback tells a key that
+    # does not fit apart from a busy address.
+    probe = grpc.server(futures.ThreadPoolExecutor(1))
+    try:
+        probe.add_secure_port("127.0.0.1:0", credentials)
+    except RuntimeError:
+        raise SystemExit("tls_key is not the private key of tls_cert, or one of them is not valid PEM")
+    finally:
+        probe.stop(None)
+    return credentials
 
 
 async def wait_for_signal() -> None:
@@ -126,11 +186,13 @@ async def run(
     """Runs the service until SIGINT/SIGTERM. A public service (the gateway)
     admits bearer tokens; the others only calls signed by the gateway."""
     runtime = Runtime(settings, name)
+    # Checked before anything starts, so a bad TLS setting fails at once.
+    credentials = tls_credentials(settings) if public else None
     await runtime.open()
     service = make_service(runtime)
     try:
         authenticate = (bearer_authenticator if public else internal_authenticator)(runtime.secret)
-        await runtime.serve(service, [IdentityInterceptor(authenticate)])
+        await runtime.serve(service, [IdentityInterceptor(authenticate)], credentials)
         await service.start(runtime)
         await runtime.register(getattr(service, "registry_extra", None))
         log.info("%s %s serving on %s", service.name, runtime.instance_id, runtime.address)

@@ -5,7 +5,12 @@ one fsync serves many requests and writers never fight for SQLite's lock.
 Each unit of work runs in its own savepoint: one that raises changes nothing
 and gets its exception back, the others still commit. A caller's await ends
 only after the commit, so whatever it does next (ack a task, answer a call)
-follows durable state."""
+follows durable state.
+
+A batch that loses its database connection before its commit is sent runs
+again on a new connection until RETRY_FOR has passed (a database restart or
+failover); after that, or if the connection went during the commit (when
+nobody can know whether it landed), its callers get UNAVAILABLE."""
 
 from __future__ import annotations
 
@@ -14,14 +19,17 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable, TypeVar
 
-from ember.db import database, write_transaction
+from ember.db import connection_lost, database, write_transaction
+from ember.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_BATCH = 128
+RETRY_FOR = 30.0
 
 _queue: queue.SimpleQueue = queue.SimpleQueue()
 _thread: threading.Thread | None = None
@@ -80,8 +88,13 @@ def _loop() -> None:
         _commit(batch)
 
 
-def _commit(batch: list) -> None:
+class _Lost(Exception):
+    """The connection went while the batch ran: run it again."""
+
+
+def _attempt(batch: list) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
+    committing = False
     try:
         with write_transaction():
             for context, fn, args, _, _ in batch:
@@ -89,10 +102,45 @@ def _commit(batch: list) -> None:
                     with database.atomic():
                         outcomes.append((True, context.run(fn, *args)))
                 except Exception as exc:
+                    if connection_lost(exc):
+                        raise
                     outcomes.append((False, exc))
+            committing = True
     except Exception as exc:
-        log.exception("committing %d writes failed", len(batch))
-        outcomes = [(False, exc)] * len(batch)
+        if not connection_lost(exc):
+            log.exception("committing %d writes failed", len(batch))
+            return [(False, exc)] * len(batch)
+        if not committing:
+            raise _Lost(str(exc)) from exc
+        log.error("the database connection went during a commit of %d writes: %s", len(batch), exc)
+        return [(False, Unavailable(f"the database connection was lost while committing ({exc}); "
+                                    "the change may or may not have been made: read it back before retrying"))] * len(batch)
+    return outcomes
+
+
+def _reconnect() -> None:
+    try:
+        database.close()
+    except Exception as exc:
+        log.debug("closing the lost connection: %s", exc)
+
+
+def _commit(batch: list) -> None:
+    deadline = time.monotonic() + RETRY_FOR
+    delay = 0.1
+    while True:
+        try:
+            outcomes = _attempt(batch)
+            break
+        except _Lost as lost:
+            if time.monotonic() > deadline:
+                log.error("the database stayed unreachable for %.0fs; failing %d writes", RETRY_FOR, len(batch))
+                outcomes = [(False, Unavailable(f"the database is unreachable ({lost}); try again"))] * len(batch)
+                break
+            log.warning("database connection lost (%s); running %d writes again", lost, len(batch))
+            _reconnect()
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
     for (_, _, _, loop, future), (ok, value) in zip(batch, outcomes):
         try:
             loop.call_soon_threadsafe(_settle, future, ok, value)

@@ -3,7 +3,7 @@ consumer of placement tasks, both over one live PoolView."""
 
 from __future__ import annotations
 
-from ember import subjects
+from ember import startup, subjects
 from ember.runtime import Runtime
 from ember.v1 import scheduler_pb2_grpc
 from scheduler.api import SchedulerApi
@@ -24,6 +24,7 @@ class SchedulerService:
 
     async def start(self, runtime: Runtime) -> None:
         await self.view.start(runtime.bus.js)
+        await startup.sweep(runtime.bus, "scheduler", [startup.unplaced_volumes()])
         s = runtime.settings
         await runtime.bus.consume(
             subjects.SCHEDULER_TASKS, subjects.SCHEDULER_DURABLE, self.tasks.handle,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from ember import outbox, subjects, volume_tasks, writer
+from ember import failpoints, outbox, subjects, volume_tasks, writer
 from ember.bus import Delivery
 from ember.config import Settings
 from ember.errors import ResourceExhausted
@@ -49,7 +49,9 @@ class SchedulerTasks:
         if not await writer.run(outbox.forward, payload["operation_id"], task, self.settings.outbox_retry_after):
             return False
         self.view.record_placement(pool, payload["size_gb"])
+        failpoints.hit("scheduler.before_publish")
         await outbox.publish(self.bus, task)
+        failpoints.hit("scheduler.before_ack")
         return True
 
     async def extend(self, p: dict) -> None:

@@ -1,12 +1,45 @@
+"""Fixtures of the integration and e2e tests: Embers to test against, each
+test running once on SQLite and once on PostgreSQL (CI requires both)."""
+
+import os
+
 import pytest
 
-from tests.harness import Cluster
+from tests.harness import SQLITE, Cluster
+from tests.postgres import Postgres, binaries
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    if "db_backend" in metafunc.fixturenames:
+        metafunc.parametrize("db_backend", DATABASES, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    if binaries() is None:
+        if os.environ.get("EMBER_REQUIRE_POSTGRES"):
+            pytest.fail("EMBER_REQUIRE_POSTGRES is set but no PostgreSQL binaries were found")
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql)")
+    server = Postgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def db_backend(request):
+    """Where an Ember under test keeps its state: SQLite, or a database of
+    its own on the session's PostgreSQL server."""
+    return SQLITE if request.param == "sqlite" else request.getfixturevalue("postgres_server")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, db_backend):
     """One Ember per test module; tests keep to their own projects."""
-    c = Cluster(tmp_path_factory.mktemp("ember"))
+    c = Cluster(tmp_path_factory.mktemp("ember"), db_backend)
     try:
         c.start_all()
         yield c
@@ -15,9 +48,9 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture
-def fresh_cluster(tmp_path):
+def fresh_cluster(tmp_path, db_backend):
     """An Ember of the test's own, started by the test as it needs."""
-    c = Cluster(tmp_path)
+    c = Cluster(tmp_path, db_backend)
     try:
         yield c
     finally:

@@ -3,8 +3,10 @@ as its own process on an ephemeral port, one data directory per cluster."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import secrets
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,17 +34,31 @@ FAST_SETTINGS = {
 }
 
 
-class Cluster(launcher.Mesh):
-    """A Mesh with a signing secret of its own, short timeouts, a shared
-    SQLite database (hosts may get data dirs of their own) and clients."""
+class Sqlite:
+    """SQLite in the Ember's data directory (tests.postgres.Postgres is the other kind)."""
 
-    def __init__(self, root: pathlib.Path, **settings: str):
+    name = "sqlite"
+
+    def url(self, root: pathlib.Path) -> str:
+        return f"sqlite:///{root / 'ember.db'}"
+
+
+SQLITE = Sqlite()
+
+
+class Cluster(launcher.Mesh):
+    """A Mesh with a signing secret of its own, short timeouts, one database
+    for all its processes (SQLite unless `database` says otherwise; hosts may
+    get data dirs of their own) and clients."""
+
+    def __init__(self, root: pathlib.Path, database=SQLITE, **settings: str):
         self.root = root
         self.secret = secrets.token_urlsafe(32)
+        self.database_url = database.url(root)
         super().__init__(
             root,
             {
-                "EMBER_DATABASE_URL": f"sqlite:///{root / 'ember.db'}",
+                "EMBER_DATABASE_URL": self.database_url,
                 "EMBER_AUTH_SECRET": self.secret,
                 "EMBER_HOST": "host-a",
                 # Tests run Embers side by side: no fixed gateway port.
@@ -74,6 +90,19 @@ class Cluster(launcher.Mesh):
     def set_quota(self, project: str, **limits: int) -> quota_pb2.Quota:
         admin = self.client("quota-admin", admin=True)
         return admin.call(admin.quotas.UpdateQuota, quota_pb2.UpdateQuotaRequest(project_id=project, limits=limits))
+
+    def stop(self) -> list[str]:
+        killed = super().stop()
+        # NBD exports outlive their volume service by design (a VM keeps its
+        # disk); a test's exports must not outlive the test.
+        for pid_file in self.root.rglob("exports/*.pid"):
+            try:
+                pid = int(pid_file.read_text().strip())
+                if str(self.root).encode() in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        return killed
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.log()[-4000:]}" for p in self.processes)

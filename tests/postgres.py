@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pathlib
 import shutil
@@ -22,13 +23,17 @@ def binaries() -> pathlib.Path | None:
 
 
 class Postgres:
+    """One server; each Ember under test gets a database of its own on it."""
+
+    name = "postgresql"
+
     def __init__(self):
         self.bin = binaries()
+        self._numbers = itertools.count(1)
         # Its own directory under the system temp dir: pytest's are private to
         # root, and the server runs as the postgres user.
         self.root = pathlib.Path(tempfile.mkdtemp(prefix="ember-pg-"))
         self.port = launcher.free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/ember"
 
     def _run(self, *args: str) -> None:
         # PostgreSQL refuses to run as root, and CI runs as root.
@@ -38,12 +43,24 @@ class Postgres:
     def start(self) -> "Postgres":
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
-        data = self.root / "data"
-        self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
-        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "ember")
+        self._run(str(self.bin / "initdb"), "-D", str(self.root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.resume()
         return self
+
+    def url(self, root: pathlib.Path) -> str:
+        """A new, empty database (for an Ember whose data dir is `root`)."""
+        name = f"ember_{next(self._numbers)}"
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def halt(self) -> None:
+        """Stops the server as a crash would: connections drop, nothing is flushed politely."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop")
+
+    def resume(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-o", options, "-l",
+                  str(self.root / "log"), "-w", "start")
 
     def stop(self) -> None:
         try:

@@ -147,6 +147,7 @@ class HostTasks:
             for snapshot_id in p.get("snapshots", ()):
                 await asyncio.to_thread(driver.delete_snapshot, pool, snapshot_id)
             await asyncio.to_thread(driver.delete, pool, volume.id)
+            failpoints.hit("volume.delete.after_driver")
         except Exception as exc:
             if not delivery.final:
                 raise Retry(f"deleting {volume.id} failed: {exc}", delay=2.0 * delivery.attempt)
@@ -175,6 +176,7 @@ class HostTasks:
                 f"the backend could not take the snapshot: {exc}", "BACKEND_SNAPSHOT_FAILED"))
             return
         log.info("snapshot %s of %s taken (%s)", p["snapshot_id"], p["volume_id"], how)
+        failpoints.hit("volume.snapshot.after_driver")
         if await writer.run(snapshots.finish_create, p["operation_id"], p["snapshot_id"], _snapshot_response):
             self.reporter.changed(driver.backend)
             await events.announce(self.bus, volume_tasks.SNAPSHOTS, p["snapshot_id"], states.AVAILABLE,

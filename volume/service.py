@@ -4,7 +4,7 @@ reporter and the outbox reconciler."""
 
 from __future__ import annotations
 
-from ember import kv, subjects, volume_tasks
+from ember import kv, startup, subjects, volume_tasks
 from ember.db import Operation
 from ember.errors import EmberError
 from ember.outbox import Reconciler
@@ -61,6 +61,8 @@ class VolumeService:
     async def start(self, runtime: Runtime) -> None:
         s = runtime.settings
         await recover_attachments(s.host, self.exports)
+        await startup.sweep(runtime.bus, f"volume service of {s.host}",
+                            [startup.volumes_of_host(s.host), startup.snapshots_of_host(s.host)])
         tasks = HostTasks(runtime.bus, self.backends, self.reporter, s.availability_zone, s.outbox_retry_after)
         await runtime.bus.consume(
             subjects.volume_tasks(s.host), subjects.volume_durable(s.host), tasks.handle,

@@ -1,4 +1,4 @@
-"""The CLI's connection to the gateway: address and token from the
+"""The CLI's connection to the gateway: address, token and TLS CA from the
 environment, and gRPC errors turned into one readable line."""
 
 from __future__ import annotations
@@ -25,8 +25,17 @@ def connect() -> tuple[grpc.Channel, tuple]:
     token = os.environ.get("EMBER_TOKEN", "")
     if not token:
         raise CliError("set EMBER_TOKEN, e.g. export EMBER_TOKEN=$(ember token create --project demo)")
-    channel = grpc.insecure_channel(os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS))
-    return channel, (("authorization", f"Bearer {token}"),)
+    metadata = (("authorization", f"Bearer {token}"),)
+    address = os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS)
+    ca_path = os.environ.get("EMBER_TLS_CA", "")
+    if not ca_path:
+        return grpc.insecure_channel(address), metadata
+    try:
+        with open(ca_path, "rb") as f:
+            ca = f.read()
+    except OSError as exc:
+        raise CliError(f"EMBER_TLS_CA: cannot read {ca_path}: {exc.strerror}")
+    return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=ca)), metadata
 
 
 def describe(error: grpc.RpcError) -> str:
@@ -42,6 +51,13 @@ def describe(error: grpc.RpcError) -> str:
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             parts.extend(f"{v.field}: {v.description}" for v in bad.field_violations)
+    if error.code() == grpc.StatusCode.UNAVAILABLE and "failed to connect" in (error.details() or ""):
+        # grpc says the same for a stopped gateway, a wrong address and a TLS
+        # mismatch (a plaintext client at a TLS port, or an untrusted CA).
+        address = os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS)
+        ca = os.environ.get("EMBER_TLS_CA", "")
+        tls = f"is EMBER_TLS_CA={ca} the CA of its certificate?" if ca else "if it serves TLS, set EMBER_TLS_CA"
+        parts.append(f"is the gateway running at EMBER_URL={address}? {tls}")
     suffix = f" ({'; '.join(parts)})" if parts else ""
     return f"{error.code().name}: {error.details()}{suffix}"
 

@@ -1,5 +1,6 @@
-"""`ember up`: nats-server with JetStream, then one of each service, all under
-one data directory on loopback, until Ctrl-C stops them in reverse order."""
+"""`ember up`: nats-server with JetStream (or a cluster of them), then one of
+each service, all under one data directory on loopback, until Ctrl-C stops
+them in reverse order."""
 
 from __future__ import annotations
 
@@ -14,7 +15,23 @@ def _interrupt(*_) -> None:
     raise KeyboardInterrupt
 
 
+def _wait_for_a_fatal_exit(mesh: launcher.Mesh) -> str:
+    """The name of the first child whose exit ends Ember: any service, or a
+    nats-server unless it is one of a cluster's nodes, which the rest outlive."""
+    nodes = list(mesh.nats_nodes) if len(mesh.nats_nodes) > 1 else []
+    while True:
+        pid, _ = os.wait()
+        node = next((n for n in nodes if n.popen.pid == pid), None)
+        if node is None:
+            return next((p.name for p in [*mesh.nats_nodes, *mesh.processes] if p.popen.pid == pid), str(pid))
+        print(f"{node.name} exited; the other NATS nodes carry on (its log: {node.log_path})", file=sys.stderr)
+        nodes.remove(node)
+
+
 def run(args) -> None:
+    if args.nats_cluster == 2 or args.nats_cluster < 1:
+        # JetStream needs a majority of its nodes: two cannot lose one.
+        raise SystemExit("--nats-cluster takes 1 or at least 3 nodes")
     settings = config.from_args(args)
     data_dir = settings.data_path
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -25,13 +42,12 @@ def run(args) -> None:
     mesh = launcher.Mesh(data_dir, config.to_env(settings))
     failed = False
     try:
-        mesh.start_nats(args.nats_port)
+        mesh.start_nats(args.nats_port, nodes=args.nats_cluster)
         mesh.start_all(gateway_listen=settings.listen)
-        for proc in mesh.processes:
+        for proc in [*(mesh.nats_nodes if len(mesh.nats_nodes) > 1 else ()), *mesh.processes]:
             print(f"{proc.name:<12} {proc.address}", flush=True)
         print(f"Ember is up: gateway {mesh.gateway}, logs in {data_dir / 'logs'}; Ctrl-C stops it.", flush=True)
-        pid, _ = os.wait()
-        dead = next((p.name for p in [mesh.nats, *mesh.processes] if p.popen.pid == pid), str(pid))
+        dead = _wait_for_a_fatal_exit(mesh)
         print(f"{dead} exited; stopping Ember (its log is in {data_dir / 'logs'})", file=sys.stderr)
         failed = True
     except KeyboardInterrupt:
@@ -52,5 +68,10 @@ def run(args) -> None:
 
 def add_parser(commands, settings_parent) -> None:
     up = commands.add_parser("up", parents=[settings_parent], help="run all of Ember on this machine")
-    up.add_argument("--nats-port", type=int, default=4222, help="port of the embedded nats-server")
+    up.add_argument("--nats-port", type=int, default=4222, help="port of the embedded nats-server (of the first node)")
+    up.add_argument(
+        "--nats-cluster", type=int, default=1, metavar="N",
+        help="run N nats-server nodes on consecutive ports from --nats-port (routes 2000 above), "
+        "streams and KV buckets at 3 replicas",
+    )
     up.set_defaults(run=run)

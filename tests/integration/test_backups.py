@@ -47,12 +47,12 @@ def start(c: Cluster, **backup_env: str) -> Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, db_backend):
     nbd.require_tools()
     root = tmp_path_factory.mktemp("backups")
     # A redelivery 8 s after a crash leaves the killed-service test time to
     # restart the service and start watching before the task runs again.
-    c = Cluster(root, EMBER_BACKUP_REPOSITORY=str(root / "repository"), EMBER_TASK_ACK_WAIT="8")
+    c = Cluster(root, db_backend, EMBER_BACKUP_REPOSITORY=str(root / "repository"), EMBER_TASK_ACK_WAIT="8")
     try:
         yield start(c)
     finally:
@@ -214,7 +214,7 @@ def test_verify_checks_a_good_backup_without_restoring_it(cluster):
     assert len(client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest()).volumes) == 1
 
 
-def test_a_record_exported_here_restores_in_another_deployment_sharing_the_repository(cluster, tmp_path):
+def test_a_record_exported_here_restores_in_another_deployment_sharing_the_repository(cluster, tmp_path, db_backend):
     client, admin = cluster.client("exporter"), cluster.client("exporter", admin=True)
     source = client.create_available(1)
     write_through_attachment(client, source.id, [(4 * MIB, os.urandom(MIB)), (100 * MIB, TEXT[:MIB])])
@@ -223,7 +223,7 @@ def test_a_record_exported_here_restores_in_another_deployment_sharing_the_repos
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
     record = admin.call(admin.backups.ExportBackupRecord, backup_pb2.ExportBackupRecordRequest(id=backup.id))
 
-    other = start(Cluster(tmp_path / "second", EMBER_BACKUP_REPOSITORY=str(cluster.root / "repository")))
+    other = start(Cluster(tmp_path / "second", db_backend, EMBER_BACKUP_REPOSITORY=str(cluster.root / "repository")))
     try:
         there = other.client("exporter", admin=True)
         imported = there.call(there.backups.ImportBackupRecord, backup_pb2.ImportBackupRecordRequest(

@@ -10,10 +10,11 @@ from tests.integration.errors_util import details
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
+def small(tmp_path_factory, db_backend):
     """Two hosts with 10 GiB pools and no over-subscription; a 3-volume quota."""
     c = Cluster(
         tmp_path_factory.mktemp("small"),
+        db_backend,
         EMBER_POOL_CAPACITY_GB="10",
         EMBER_MAX_OVER_SUBSCRIPTION_RATIO="1",
         EMBER_QUOTA_VOLUMES="3",

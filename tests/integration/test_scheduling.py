@@ -20,9 +20,9 @@ def backends(*entries) -> str:
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory):
+def mesh(tmp_path_factory, db_backend):
     root = tmp_path_factory.mktemp("three-hosts")
-    c = Cluster(root, EMBER_BACKEND_FAILURE_COOLOFF="600", EMBER_MAX_VOLUME_SIZE_GB="100000")
+    c = Cluster(root, db_backend, EMBER_BACKEND_FAILURE_COOLOFF="600", EMBER_MAX_VOLUME_SIZE_GB="100000")
     try:
         c.start_nats()
         c.start("scheduler")

@@ -1,9 +1,11 @@
-"""Token signing: user tokens and the gateway's internal identity."""
+"""Token signing (user tokens and the gateway's internal identity) and the
+authenticators that admit them at the gateway and at the services."""
 
 import jwt
 import pytest
 
-from ember import auth
+from ember import auth, errors
+from ember.grpc_server import bearer_authenticator, internal_authenticator
 
 SECRET = b"s" * 48
 ALICE = auth.Identity("proj-a", "alice", ("admin",))
@@ -78,3 +80,60 @@ def test_internal_token_is_reused_while_fresh():
 )
 def test_bearer_header(metadata, token):
     assert auth.bearer(metadata) == token
+
+
+@pytest.fixture
+def tokens() -> dict[str, str]:
+    """Made per test: made at import, they would expire before a long suite reaches them."""
+    return {
+        "good": auth.create_token(ALICE, SECRET, 60),
+        "forged": auth.create_token(ALICE, b"x" * 48, 60),
+        "expired": auth.create_token(ALICE, SECRET, -5),
+        "internal": auth.create_internal(ALICE, SECRET),
+        "foreign internal": auth.create_internal(ALICE, b"x" * 48),
+    }
+
+
+def refusal(authenticate, metadata, tokens) -> errors.EmberError:
+    with pytest.raises(errors.Unauthenticated) as refused:
+        authenticate(metadata)
+    # Refusals are logged and sent back: neither may repeat the credential.
+    assert not any(token in refused.value.message for token in tokens.values())
+    return refused.value
+
+
+def filled(metadata, tokens) -> tuple:
+    return tuple((key, value.format(**{k.replace(" ", "_"): v for k, v in tokens.items()})) for key, value in metadata)
+
+
+@pytest.mark.parametrize(
+    "metadata, reason",
+    [
+        ((), "TOKEN_MISSING"),
+        ((("authorization", "Basic {good}"),), "TOKEN_MISSING"),
+        ((("authorization", "Bearer {forged}"),), "TOKEN_INVALID"),
+        ((("authorization", "Bearer {expired}"),), "TOKEN_INVALID"),
+        ((("authorization", "Bearer {internal}"),), "TOKEN_INVALID"),
+        (((auth.INTERNAL_METADATA_KEY, "{internal}"),), "TOKEN_MISSING"),
+    ],
+)
+def test_the_gateway_admits_valid_bearer_tokens_only(metadata, reason, tokens):
+    authenticate = bearer_authenticator(SECRET)
+    assert authenticate((("authorization", f"Bearer {tokens['good']}"),)) == ALICE
+    assert refusal(authenticate, filled(metadata, tokens), tokens).reason == reason
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        (),
+        ((auth.INTERNAL_METADATA_KEY, ""),),
+        ((auth.INTERNAL_METADATA_KEY, "{good}"),),
+        (("authorization", "Bearer {good}"),),
+        ((auth.INTERNAL_METADATA_KEY, "{foreign_internal}"),),
+    ],
+)
+def test_services_admit_the_gateways_identity_only(metadata, tokens):
+    authenticate = internal_authenticator(SECRET)
+    assert authenticate(((auth.INTERNAL_METADATA_KEY, tokens["internal"]),)) == ALICE
+    assert refusal(authenticate, filled(metadata, tokens), tokens).reason == "NOT_FROM_GATEWAY"
