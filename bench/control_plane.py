@@ -1,7 +1,9 @@
 """Control-plane benchmark: create->available latency for sequential creates,
-then creates/s and deletes/s with 1, 8 and 32 concurrent clients, all through
-the gateway on loopback. Each create is CreateVolume followed by
-WaitOperation, which returns when the volume's event arrives (no polling).
+then creates/s and deletes/s with 1, 8 and 32 concurrent clients, then the
+round trips of attach+detach, snapshot create+delete and a backup of an
+empty volume, all through the gateway on loopback. Each long operation is
+its call followed by WaitOperation, which returns when the resource's event
+arrives (no polling). Every run is saved as JSON under bench/results/.
 
     python -m bench.control_plane                 # starts its own Ember
     python -m bench.control_plane --gateway HOST:PORT --token TOKEN
@@ -25,11 +27,14 @@ from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 
 from bench.local import local_ember
-from ember.v1 import volume_pb2, volume_pb2_grpc
+from ember.v1 import (
+    attachment_pb2, backup_pb2, backup_pb2_grpc, snapshot_pb2, snapshot_pb2_grpc, volume_pb2, volume_pb2_grpc,
+)
 
 TARGET_P50_MS = 20.0
 TARGET_CREATES_PER_S = 200.0
 TARGET_CLIENTS = 32
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 # For scale: Cinder's published create->available takes seconds.
 
 
@@ -38,6 +43,8 @@ class Gateway:
         self.channel = grpc.aio.insecure_channel(address)
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.volumes = volume_pb2_grpc.VolumeServiceStub(self.channel)
+        self.snapshots = snapshot_pb2_grpc.SnapshotServiceStub(self.channel)
+        self.backups = backup_pb2_grpc.BackupServiceStub(self.channel)
         self.operations = operations_pb2_grpc.OperationsStub(self.channel)
 
     async def finish(self, op: operations_pb2.Operation) -> operations_pb2.Operation:
@@ -66,6 +73,57 @@ class Gateway:
         )
         await self.finish(op)
         return time.perf_counter() - started
+
+
+    async def attach_detach(self, volume: volume_pb2.Volume) -> float:
+        """A local attachment (the bench runs on the volume's host), completed, then removed."""
+        connector = attachment_pb2.Connector(host=volume.host.partition("@")[0], transports=["local"])
+        started = time.perf_counter()
+        attachment = await self.volumes.CreateAttachment(attachment_pb2.CreateAttachmentRequest(
+            volume_id=volume.id, instance_id="bench", connector=connector), metadata=self.metadata, timeout=30)
+        await self.volumes.CompleteAttachment(attachment_pb2.CompleteAttachmentRequest(
+            attachment_id=attachment.id), metadata=self.metadata, timeout=30)
+        await self.volumes.DeleteAttachment(attachment_pb2.DeleteAttachmentRequest(
+            attachment_id=attachment.id), metadata=self.metadata, timeout=30)
+        return time.perf_counter() - started
+
+    async def snapshot_round_trip(self, volume_id: str) -> float:
+        started = time.perf_counter()
+        op = await self.finish(await self.snapshots.CreateSnapshot(snapshot_pb2.CreateSnapshotRequest(
+            volume_id=volume_id, name="bench"), metadata=self.metadata, timeout=30))
+        snapshot = snapshot_pb2.Snapshot()
+        op.response.Unpack(snapshot)
+        await self.finish(await self.snapshots.DeleteSnapshot(snapshot_pb2.DeleteSnapshotRequest(
+            id=snapshot.id), metadata=self.metadata, timeout=30))
+        return time.perf_counter() - started
+
+    async def backup_empty(self, volume_id: str) -> tuple[str, float]:
+        """(backup id, seconds from CreateBackup to available) of a never-written volume."""
+        started = time.perf_counter()
+        op = await self.finish(await self.backups.CreateBackup(backup_pb2.CreateBackupRequest(
+            volume_id=volume_id), metadata=self.metadata, timeout=30))
+        backup = backup_pb2.Backup()
+        op.response.Unpack(backup)
+        return backup.id, time.perf_counter() - started
+
+    async def delete_backup(self, backup_id: str) -> None:
+        await self.finish(await self.backups.DeleteBackup(backup_pb2.DeleteBackupRequest(id=backup_id),
+                                                          metadata=self.metadata, timeout=30))
+
+
+async def round_trips(gateway: Gateway, count: int) -> dict:
+    """Latency of each workflow's round trip, `count` times, on one volume."""
+    volume_id, _ = await gateway.create()
+    volume = await gateway.volumes.GetVolume(volume_pb2.GetVolumeRequest(id=volume_id), metadata=gateway.metadata)
+    timings: dict[str, list[float]] = {"attach_detach": [], "snapshot_create_delete": [], "backup_empty_volume": []}
+    for _ in range(count):
+        timings["attach_detach"].append(await gateway.attach_detach(volume))
+        timings["snapshot_create_delete"].append(await gateway.snapshot_round_trip(volume_id))
+        backup_id, took = await gateway.backup_empty(volume_id)
+        timings["backup_empty_volume"].append(took)
+        await gateway.delete_backup(backup_id)
+    await gateway.delete(volume_id)
+    return {name: dict(percentiles(values), count=count) for name, values in timings.items()}
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -108,7 +166,9 @@ async def concurrent(gateway: Gateway, clients: int, seconds: float) -> dict:
     }
 
 
-async def measure(address: str, token: str, sequential: int, seconds: float, client_counts: list[int]) -> dict:
+async def measure(
+    address: str, token: str, sequential: int, seconds: float, client_counts: list[int], trips: int
+) -> dict:
     gateway = Gateway(address, token)
     warm = [(await gateway.create())[0] for _ in range(10)]
     for volume_id in warm:
@@ -119,8 +179,13 @@ async def measure(address: str, token: str, sequential: int, seconds: float, cli
     for volume_id, _ in results:
         await gateway.delete(volume_id)
     runs = [await concurrent(gateway, clients, seconds) for clients in client_counts]
+    workflows = await round_trips(gateway, trips) if trips else {}
     await gateway.channel.close()
-    return {"sequential": {"creates": sequential, "latency_ms": percentiles([t for _, t in results])}, "concurrent": runs}
+    return {
+        "sequential": {"creates": sequential, "latency_ms": percentiles([t for _, t in results])},
+        "concurrent": runs,
+        "round_trips_ms": workflows,
+    }
 
 
 def machine() -> dict:
@@ -154,6 +219,10 @@ def report(figures: dict) -> str:
             f"\ntarget >= {TARGET_CREATES_PER_S:g} creates/s at {TARGET_CLIENTS} clients: {met} "
             f"({rate / TARGET_CREATES_PER_S:.2f}x the target)"
         )
+    if figures["round_trips_ms"]:
+        lines += ["", f"{'round trip':<24}  {'p50 ms':>7}  {'p95 ms':>7}  {'p99 ms':>7}"]
+        for name, cuts in figures["round_trips_ms"].items():
+            lines.append(f"{name:<24}  {cuts['p50']:>7.1f}  {cuts['p95']:>7.1f}  {cuts['p99']:>7.1f}")
     return "\n".join(lines)
 
 
@@ -164,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequential", type=int, default=200, help="sequential creates to time")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each concurrent run")
     parser.add_argument("--clients", default="1,8,32", help="comma-separated client counts")
-    parser.add_argument("--json", type=pathlib.Path, help="also write the figures to this file")
+    parser.add_argument("--round-trips", type=int, default=30, help="attach, snapshot and backup round trips")
+    parser.add_argument("--json", type=pathlib.Path,
+                        help="where to save the figures; default bench/results/control_plane-<time>.json")
     args = parser.parse_args(argv)
     client_counts = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
@@ -176,14 +247,19 @@ def main(argv: list[str] | None = None) -> int:
         elif not token:
             parser.error("--gateway needs --token or EMBER_TOKEN")
         try:
-            figures = asyncio.run(measure(address, token, args.sequential, args.seconds, client_counts))
+            figures = asyncio.run(
+                measure(address, token, args.sequential, args.seconds, client_counts, args.round_trips)
+            )
         finally:
             if mesh:
                 mesh.stop()
     figures["machine"] = machine()
+    figures["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     print(report(figures))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    out = args.json or RESULTS / f"control_plane-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"\nfigures saved to {out}")
     return 0
 
 

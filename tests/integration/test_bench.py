@@ -10,7 +10,7 @@ def test_control_plane_benchmark_reports_every_figure(tmp_path):
     out = tmp_path / "figures.json"
     run = subprocess.run(
         [sys.executable, "-m", "bench.control_plane", "--sequential", "5", "--seconds", "0.5",
-         "--clients", "1,2", "--json", str(out)],
+         "--clients", "1,2", "--round-trips", "2", "--json", str(out)],
         capture_output=True, text=True, timeout=180,
     )
     assert run.returncode == 0, run.stderr
@@ -20,6 +20,10 @@ def test_control_plane_benchmark_reports_every_figure(tmp_path):
     assert [r["clients"] for r in figures["concurrent"]] == [1, 2]
     for run_figures in figures["concurrent"]:
         assert run_figures["creates"] > 0 and run_figures["deletes_per_s"] > 0
+    trips = figures["round_trips_ms"]
+    assert set(trips) == {"attach_detach", "snapshot_create_delete", "backup_empty_volume"}
+    assert all(t["count"] == 2 and 0 < t["p50"] <= t["p99"] for t in trips.values())
+    assert "backup_empty_volume" in run.stdout and f"figures saved to {out}" in run.stdout
 
 
 def test_backup_benchmark_restores_what_it_backed_up_and_reports_its_figures(tmp_path):
