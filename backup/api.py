@@ -108,14 +108,7 @@ class BackupApi(backup_pb2_grpc.BackupServiceServicer):
 
     async def WatchBackup(self, request, context):
         backup_id = validation.uuid_field("id", request.id)
-        identity = current_identity()
-
-        def find():
-            return Backup.get_or_none(Backup.id == backup_id, Backup.project_id == identity.project_id)
-
-        async def load():
-            return await asyncio.to_thread(find)
-
+        load = watch.owned(Backup, backup_id, current_identity().project_id)
         async for row, progress in watch.watch(self.bus.js, volume_tasks.BACKUPS, backup_id, "backup", load,
                                                lambda b: b.status in BACKUP_STABLE):
             if row is None:

@@ -65,14 +65,7 @@ class SnapshotApi(snapshot_pb2_grpc.SnapshotServiceServicer):
 
     async def WatchSnapshot(self, request, context):
         snapshot_id = validation.uuid_field("id", request.id)
-        identity = current_identity()
-
-        def find():
-            return Snapshot.get_or_none(Snapshot.id == snapshot_id, Snapshot.project_id == identity.project_id)
-
-        async def load():
-            return await asyncio.to_thread(find)
-
+        load = watch.owned(Snapshot, snapshot_id, current_identity().project_id)
         async for row, _ in watch.watch(self.bus.js, volume_tasks.SNAPSHOTS, snapshot_id, "snapshot", load,
                                         lambda s: s.status in SNAPSHOT_STABLE):
             yield snapshot_pb2.WatchSnapshotResponse(deleted=True) if row is None else \

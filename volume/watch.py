@@ -6,6 +6,7 @@ can be missed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -18,6 +19,15 @@ DELETED = "deleted"
 # How long one wait for an event may take before the stream re-reads the
 # resource anyway (a lost event must not leave a watcher hanging).
 REREAD_AFTER = 30.0
+
+
+def owned(model, row_id: str, project_id: str) -> Callable[[], Awaitable[Any]]:
+    """A `load` for watch(): the project's row of `model`, or None."""
+
+    async def load():
+        return await asyncio.to_thread(model.get_or_none, model.id == row_id, model.project_id == project_id)
+
+    return load
 
 
 async def watch(
