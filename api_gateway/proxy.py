@@ -9,7 +9,7 @@ import asyncio
 import grpc
 from google.protobuf import descriptor_pool
 
-from ember import auth, failpoints
+from ember import auth, failpoints, logs
 from ember.errors import PermissionDenied
 from ember.grpc_server import current_identity
 from ember.directory import Directory
@@ -87,7 +87,10 @@ class Proxy(grpc.GenericRpcHandler):
         host = await asyncio.to_thread(storage_host, method, request) if method in HOST_ROUTED else ""
         if host and method in ANY_HOST_WHEN_DOWN and not self.directory.addresses(service, host):
             host = ""
-        return host, ((auth.INTERNAL_METADATA_KEY, auth.create_internal(identity, self.secret)),)
+        return host, (
+            (auth.INTERNAL_METADATA_KEY, auth.create_internal(identity, self.secret)),
+            (logs.REQUEST_ID_KEY, logs.request_id()),
+        )
 
     async def forward(self, service: str, method: str, request: bytes, context) -> bytes:
         host, metadata = await self._target(service, method, request)

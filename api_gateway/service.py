@@ -1,5 +1,6 @@
-"""The gateway as the runtime sees it: Operations served here, every routed
-service proxied, reflection for all public services, health per service."""
+"""The gateway as the runtime sees it: Operations and Status served here,
+every routed service proxied, reflection for all public services, health
+per service."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection
 
 from ember.runtime import Runtime
-from ember.v1 import backup_pb2, quota_pb2, scheduler_pb2, snapshot_pb2, volume_pb2, volume_type_pb2
+from ember.v1 import backup_pb2, quota_pb2, scheduler_pb2, snapshot_pb2, status_pb2_grpc, volume_pb2, volume_type_pb2
 from ember.directory import Directory
 from api_gateway.operations import Completions, OperationsApi
 from api_gateway.parsing import ParsedInCall, add_parsed_in_call
 from api_gateway.proxy import PUBLIC_SERVICES, ROUTES, Proxy
+from api_gateway.status import StatusApi
 
 OPERATIONS_SERVICE = "google.longrunning.Operations"
+STATUS_SERVICE = "ember.v1.StatusService"
 # Imported for their descriptors: reflection describes the messages and the
 # error details (ErrorInfo, BadRequest) that clients will receive.
 DESCRIBED = (volume_pb2, snapshot_pb2, volume_type_pb2, quota_pb2, scheduler_pb2, backup_pb2, error_details_pb2)
@@ -31,18 +34,24 @@ class GatewayService:
         self.directory = Directory(runtime.settings.registry_ttl, runtime.settings.max_message_bytes)
         self.completions = Completions()
         self.operations = OperationsApi(self.completions, runtime.secret)
+        self.status = StatusApi(self.directory, runtime.bus, runtime.database,
+                                runtime.settings.resolved_database_url, runtime.settings.registry_ttl)
         self._health_task: asyncio.Task | None = None
 
     def servicers(self):
-        add = add_parsed_in_call(operations_pb2_grpc.add_OperationsServicer_to_server)
-        return [(add, self.operations, OPERATIONS_SERVICE)]
+        return [
+            (add_parsed_in_call(operations_pb2_grpc.add_OperationsServicer_to_server), self.operations,
+             OPERATIONS_SERVICE),
+            (add_parsed_in_call(status_pb2_grpc.add_StatusServiceServicer_to_server), self.status, STATUS_SERVICE),
+        ]
 
     def configure_server(self, server) -> None:
         server.add_generic_rpc_handlers(
             [ParsedInCall(Proxy(self.directory, self.runtime.secret, self.runtime.settings.call_timeout))]
         )
         reflection.enable_server_reflection(
-            (*PUBLIC_SERVICES, OPERATIONS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (*PUBLIC_SERVICES, OPERATIONS_SERVICE, STATUS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            server
         )
 
     async def start(self, runtime: Runtime) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from google.protobuf import json_format
 
-from ember import auth
+from ember import auth, logs
 from ember.directory import Directory
 from ember.v1 import attachment_pb2, volume_host_pb2, volume_host_pb2_grpc
 
@@ -24,7 +24,10 @@ class VolumeHosts:
         return volume_host_pb2_grpc.VolumeHostServiceStub(self.directory.channel(address))
 
     def _metadata(self) -> tuple:
-        return ((auth.INTERNAL_METADATA_KEY, auth.create_internal(SERVICE_IDENTITY, self.secret)),)
+        return (
+            (auth.INTERNAL_METADATA_KEY, auth.create_internal(SERVICE_IDENTITY, self.secret)),
+            (logs.REQUEST_ID_KEY, logs.request_id()),
+        )
 
     async def open(self, volume, holder: str, writable: bool, snapshot: bool = False) -> dict:
         """The connection info of the export: a local path when this backup

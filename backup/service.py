@@ -4,16 +4,20 @@ the repository and volume hosts those tasks use."""
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 
 from backup.api import BackupApi
 from backup.hosts import VolumeHosts
 from backup.repository import Repository
 from backup.tasks import BackupTasks
-from ember import startup, subjects
+from ember import metrics, startup, subjects
 from ember.directory import Directory
 from ember.runtime import Runtime
 from ember.v1 import backup_pb2_grpc
+
+# The tasks whose bytes per second the metrics report.
+METERED_VERBS = ("backup", "restore", "verify_backup")
 
 
 def repository_path(settings) -> pathlib.Path:
@@ -31,6 +35,7 @@ class BackupService:
         self.hosts = VolumeHosts(self.directory, runtime.secret, settings.host)
         self.api = BackupApi(settings, runtime.bus, runtime.secret, self.repo)
         self.registry_extra = {"host": settings.host, "repository": str(self.repo.root)}
+        self._rate: asyncio.Task | None = None
 
     def servicers(self):
         return [(backup_pb2_grpc.add_BackupServiceServicer_to_server, self.api, "ember.v1.BackupService")]
@@ -44,7 +49,11 @@ class BackupService:
             subjects.BACKUP_TASKS, subjects.BACKUP_DURABLE, tasks.handle, ack_wait=s.task_ack_wait,
             max_deliver=s.task_max_deliver, concurrency=s.backup_tasks,
         )
+        self._rate = asyncio.create_task(metrics.sample_backup_rate(METERED_VERBS))
 
     async def stop(self) -> None:
+        if self._rate:
+            self._rate.cancel()
+            await asyncio.gather(self._rate, return_exceptions=True)
         await self.directory.stop()
         self.repo.close()

@@ -19,7 +19,7 @@ from backup.pipeline import backup as back_up, restore as restore_onto, verify a
 from backup.repository import ChunkError, Repository, gc, locks
 from backup.repository.manifests import Manifest
 from backup.volumes_io import open_volume
-from ember import events, failpoints, states, volume_tasks, writer
+from ember import events, failpoints, metrics, states, volume_tasks, writer
 from ember.bus import Delivery, Retry
 from ember.config import Settings
 from ember.db import Backup, Volume
@@ -131,7 +131,7 @@ class BackupTasks:
 
     def _progress(self, payload: dict) -> Progress:
         return Progress(self.bus, asyncio.get_running_loop(), payload["operation_id"], volume_tasks.BACKUPS,
-                        payload["backup_id"], self.retry_after)
+                        payload["backup_id"], self.retry_after, metrics.BACKUP_BYTES.labels(payload["verb"]))
 
     @contextlib.asynccontextmanager
     async def _locked(self, holder: str, alive: KeepAlive):

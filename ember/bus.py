@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import json
 import logging
+import time
 from typing import Any, Awaitable, Callable, TypeVar
 
 import nats
@@ -16,7 +17,7 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 
-from ember import subjects
+from ember import logs, metrics, subjects
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,6 +93,8 @@ class Bus:
         self.js = nc.jetstream()
         self.replicas = replicas
         self._consumers: list[asyncio.Task] = []
+        # durable name -> pull subscription, for the queue-depth metric
+        self.subscriptions: dict[str, Any] = {}
         self._closing = False
 
     @classmethod
@@ -161,10 +164,16 @@ class Bus:
             filter_subject=subject,
         )
         sub = await self.js.pull_subscribe(subject, durable=durable, stream=subjects.TASKS_STREAM, config=config)
+        if not self.subscriptions:
+            self._consumers.append(asyncio.create_task(metrics.sample_queue_depth(self.subscriptions)))
+        self.subscriptions[durable] = sub
         slots = asyncio.Semaphore(concurrency)
-        self._consumers.append(asyncio.create_task(self._pull(sub, handler, slots, max_deliver, concurrency)))
+        self._consumers.append(
+            asyncio.create_task(self._pull(sub, durable, handler, slots, max_deliver, concurrency)))
 
-    async def _pull(self, sub, handler: TaskHandler, slots: asyncio.Semaphore, max_deliver: int, batch: int) -> None:
+    async def _pull(
+        self, sub, durable: str, handler: TaskHandler, slots: asyncio.Semaphore, max_deliver: int, batch: int,
+    ) -> None:
         running: set[asyncio.Task] = set()
         while True:
             try:
@@ -194,29 +203,39 @@ class Bus:
                 continue
             for msg in msgs:
                 await slots.acquire()
-                task = asyncio.create_task(self._handle(msg, handler, max_deliver))
+                task = asyncio.create_task(self._handle(msg, durable, handler, max_deliver))
                 running.add(task)
                 task.add_done_callback(lambda t: (running.discard(t), slots.release()))
 
-    async def _handle(self, msg, handler: TaskHandler, max_deliver: int) -> None:
+    async def _handle(self, msg, durable: str, handler: TaskHandler, max_deliver: int) -> None:
+        started = time.perf_counter()
         attempt = msg.metadata.num_delivered
         try:
             delivery = Delivery(msg.subject, json.loads(msg.data), attempt, attempt >= max_deliver, msg.in_progress)
         except ValueError:
             log.error("dropping malformed task on %s", msg.subject)
             await msg.term()
+            metrics.observe_task(durable, "malformed", started)
             return
+        # Each task runs in an asyncio task of its own, so this id is its alone.
+        logs.set_request_id(str(delivery.payload.get("request_id", "")))
         try:
             await handler(delivery)
         except Retry as retry:
             log.info("task %s retried in %.1fs: %s", msg.subject, retry.delay, retry)
             await msg.nak(delay=retry.delay)
+            metrics.observe_task(durable, "retry", started)
             return
         except Exception:
             log.exception("task %s failed (delivery %d of %d)", msg.subject, attempt, max_deliver)
             await msg.nak(delay=min(2.0**attempt, 30.0))
+            metrics.observe_task(durable, "failed", started)
             return
         await msg.ack()
+        metrics.observe_task(durable, "ok", started)
+        took = round((time.perf_counter() - started) * 1000, 2)
+        log.info("task %s done in %.1fms (delivery %d)", msg.subject, took, attempt, extra={"fields": {
+            "task": msg.subject, "duration_ms": took, "delivery": attempt}})
 
     async def close(self) -> None:
         self._closing = True

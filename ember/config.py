@@ -33,6 +33,8 @@ class Settings:
     database_url: str = _setting("", "peewee database URL; default sqlite in the data dir")
     auth_secret: str = _setting("", "token signing secret; default: <data_dir>/auth.key", secret=True)
     listen: str = _setting("127.0.0.1:0", "address the gRPC server binds (port 0 = any)")
+    metrics_listen: str = _setting("127.0.0.1:0", "address of the Prometheus metrics endpoint (port 0 = any; the registry and log name it)")
+    log_format: str = _setting("text", "log lines as text or json (one object per line, for log shippers)")
     tls_cert: str = _setting("", "gateway only: PEM certificate chain to serve TLS with; empty = plaintext")
     tls_key: str = _setting("", "gateway only: PEM private key of tls_cert")
     host: str = _setting(default_host(), "this storage host's name (volume service)")

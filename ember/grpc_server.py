@@ -1,16 +1,18 @@
 """gRPC server plumbing shared by every process: the interceptor that decides
 who the caller is (gateway: bearer token; services: the gateway's signed
-identity), carries it in a context variable and maps errors to statuses."""
+identity), carries it and the request id in context variables, counts and
+times the call, and maps errors to statuses."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from typing import Callable
 
 import grpc
 
-from ember import auth, errors
+from ember import auth, errors, logs, metrics
 from ember.db import connection_lost
 
 log = logging.getLogger(__name__)
@@ -65,51 +67,93 @@ async def _abort_for(context, method: str, failure: Exception) -> None:
     await errors.abort(context, errors.EmberError("internal error; see the service log"))
 
 
-class IdentityInterceptor(grpc.aio.ServerInterceptor):
-    """Admits a call (unary, or with a streamed answer) only when
-    `authenticate` accepts its metadata; other shapes are not served."""
+class CallInterceptor(grpc.aio.ServerInterceptor):
+    """What every call (unary, or with a streamed answer) goes through: it is
+    admitted only when `authenticate` accepts its metadata, runs with its
+    caller and request id in context variables, and is counted and timed.
+    On the `public` port (the gateway) the caller is told the request id in
+    the answer's initial metadata, and a line per call says how it ended.
+    Other call shapes are not served."""
 
-    def __init__(self, authenticate: Authenticate):
+    def __init__(self, authenticate: Authenticate, public: bool = False):
         self.authenticate = authenticate
+        self.public = public
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None or details.method.startswith(OPEN_PREFIXES):
             return handler
         method = details.method
+        labels = metrics.split_method(method)
+        request_id = logs.accepted_request_id(metadata_value(details.invocation_metadata, logs.REQUEST_ID_KEY))
         try:
             identity = self.authenticate(details.invocation_metadata)
         except errors.EmberError as error:
-            return _unary(handler, _rejecting(method, error))
-        if handler.unary_unary is not None:
-            behavior = handler.unary_unary
+            identity, behavior, kind = None, _rejecting(method, error), _unary
+        else:
+            if handler.unary_unary is not None:
+                behavior, kind = handler.unary_unary, _unary
+            elif handler.unary_stream is not None:
+                behavior, kind = self._guarded_stream(method, handler.unary_stream), _streaming
+            else:
+                return None
 
-            async def call(request, context):
+        async def begin(context) -> float:
+            started = time.perf_counter()
+            logs.set_request_id(request_id)
+            if identity is not None:
                 _identity.set(identity)
-                try:
-                    return await behavior(request, context)
-                except grpc.aio.AbortError:
-                    # The handler already ended the call with its status.
-                    raise
-                except Exception as failure:
-                    await _abort_for(context, method, failure)
+            if self.public:
+                await context.send_initial_metadata(((logs.REQUEST_ID_KEY, request_id),))
+            return started
 
-            return _unary(handler, call)
-        if handler.unary_stream is not None:
-            streaming = handler.unary_stream
+        def end(context, started: float) -> None:
+            code = metrics.code_name(context)
+            metrics.observe_call(labels, code, started)
+            if self.public:
+                took = round((time.perf_counter() - started) * 1000, 2)
+                project = identity.project_id if identity else ""
+                log.info("%s %s %.1fms project=%s", method, code, took, project or "-", extra={"fields": {
+                    "method": method, "code": code, "duration_ms": took, "project": project}})
+
+        if kind is _streaming:
 
             async def stream(request, context):
-                _identity.set(identity)
+                started = await begin(context)
                 try:
-                    async for response in streaming(request, context):
+                    async for response in behavior(request, context):
                         yield response
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as failure:
-                    await _abort_for(context, method, failure)
+                finally:
+                    end(context, started)
 
             return _streaming(handler, stream)
-        return None
+
+        async def call(request, context):
+            started = await begin(context)
+            try:
+                return await behavior(request, context)
+            except grpc.aio.AbortError:
+                # The handler already ended the call with its status.
+                raise
+            except Exception as failure:
+                await _abort_for(context, method, failure)
+            finally:
+                end(context, started)
+
+        return _unary(handler, call)
+
+    @staticmethod
+    def _guarded_stream(method: str, streaming):
+        async def stream(request, context):
+            try:
+                async for response in streaming(request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as failure:
+                await _abort_for(context, method, failure)
+
+        return stream
 
 
 def internal_authenticator(secret: bytes) -> Authenticate:

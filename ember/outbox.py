@@ -11,7 +11,7 @@ import datetime
 import logging
 from typing import Any, Awaitable, Callable
 
-from ember import writer
+from ember import logs, writer
 from ember.bus import Bus
 from ember.db import Operation, utcnow, write_transaction
 from ember.prepared import Param, Prepared, params_for
@@ -21,9 +21,17 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class Task:
+    """A task carries the id of the request it serves, so the handlers of
+    each hop log under the id the gateway gave the call."""
+
     subject: str
     msg_id: str
     payload: dict[str, Any]
+
+    def __post_init__(self):
+        request_id = logs.request_id()
+        if request_id and "request_id" not in self.payload:
+            object.__setattr__(self, "payload", {**self.payload, "request_id": request_id})
 
 
 def _later(seconds: float) -> datetime.datetime:

@@ -15,14 +15,20 @@ STEP = 5
 class Progress:
     def __init__(
         self, bus, loop: asyncio.AbstractEventLoop, operation_id: str, resource: str, resource_id: str,
-        retry_after: float = 30.0,
+        retry_after: float = 30.0, meter=None,
     ):
         self.bus, self.loop, self.operation_id = bus, loop, operation_id
         self.resource, self.resource_id, self.retry_after = resource, resource_id, retry_after
         self.reported = 0
+        # A Prometheus counter that every byte of progress is added to.
+        self.meter = meter
+        self.counted = 0
 
     def __call__(self, done: int, total: int) -> None:
         """Called from the working thread."""
+        if self.meter is not None and done > self.counted:
+            self.meter.inc(done - self.counted)
+            self.counted = done
         percent = min(99, done * 100 // total) if total else 99
         if percent - self.reported >= STEP:
             self.reported = percent

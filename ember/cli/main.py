@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ember import config
-from ember.cli import attach, backups, snapshots, tokens, up, volumes
+from ember.cli import attach, backups, snapshots, status, tokens, up, volumes
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def parser() -> argparse.ArgumentParser:
     attach.add_parser(commands)
     snapshots.add_parser(commands)
     backups.add_parser(commands)
+    status.add_parser(commands)
     return root
 
 
