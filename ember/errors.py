@@ -8,6 +8,8 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from ember import logs
+
 DOMAIN = "ember.v1"
 
 # An error's text goes out in trailers twice (grpc-message, percent-encoded,
@@ -127,4 +129,7 @@ class Unimplemented(EmberError):
 
 async def abort(context: grpc.aio.ServicerContext, error: EmberError) -> None:
     status = error.to_status()
-    await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+    # abort() replaces trailing metadata set earlier, so the request id the
+    # interceptor set is given again here.
+    trailing = (*status.trailing_metadata, (logs.REQUEST_ID_KEY, logs.request_id()))
+    await context.abort(status.code, status.details, trailing_metadata=trailing)

@@ -72,7 +72,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     admitted only when `authenticate` accepts its metadata, runs with its
     caller and request id in context variables, and is counted and timed.
     On the `public` port (the gateway) the caller is told the request id in
-    the answer's initial metadata, and a line per call says how it ended.
+    the answer's trailing metadata, and a line per call says how it ended.
     Other call shapes are not served."""
 
     def __init__(self, authenticate: Authenticate, public: bool = False):
@@ -98,14 +98,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             else:
                 return None
 
-        async def begin(context) -> float:
-            started = time.perf_counter()
+        def begin(context) -> float:
             logs.set_request_id(request_id)
             if identity is not None:
                 _identity.set(identity)
             if self.public:
-                await context.send_initial_metadata(((logs.REQUEST_ID_KEY, request_id),))
-            return started
+                # Trailing, not initial: initial metadata sent on its own costs
+                # the gateway a write per call; trailing metadata goes with the status.
+                context.set_trailing_metadata(((logs.REQUEST_ID_KEY, request_id),))
+            return time.perf_counter()
 
         def end(context, started: float) -> None:
             code = metrics.code_name(context)
@@ -119,7 +120,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if kind is _streaming:
 
             async def stream(request, context):
-                started = await begin(context)
+                started = begin(context)
                 try:
                     async for response in behavior(request, context):
                         yield response
@@ -129,7 +130,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             return _streaming(handler, stream)
 
         async def call(request, context):
-            started = await begin(context)
+            started = begin(context)
             try:
                 return await behavior(request, context)
             except grpc.aio.AbortError:

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ember.v1 import backup_pb2, status_pb2, status_pb2_grpc, volume_pb2
+from ember.v1 import backup_pb2, scheduler_pb2, status_pb2, status_pb2_grpc, volume_pb2
 from tests.harness import Cluster
 
 MIB = 1024 * 1024
@@ -73,7 +73,7 @@ def test_a_request_id_is_returned_and_follows_the_call_into_every_task_handler(c
     metadata = client.metadata + (("x-request-id", "trace-create-42"),)
     op, call = client.volumes.CreateVolume.with_call(
         volume_pb2.CreateVolumeRequest(size_gb=1, name="traced"), metadata=metadata, timeout=10)
-    assert ("x-request-id", "trace-create-42") in call.initial_metadata()
+    assert ("x-request-id", "trace-create-42") in call.trailing_metadata()
     client.done(op, volume_pb2.Volume())
 
     gateway = [e for e in log_lines(cluster, "api_gateway") if e.get("request_id") == "trace-create-42"]
@@ -86,8 +86,21 @@ def test_a_request_id_is_returned_and_follows_the_call_into_every_task_handler(c
     # An id a client may not choose (spaces, too long) is replaced by one of the gateway's.
     _, call = client.volumes.ListVolumes.with_call(
         volume_pb2.ListVolumesRequest(), metadata=client.metadata + (("x-request-id", "not a valid id"),), timeout=10)
-    given = dict(call.initial_metadata())["x-request-id"]
+    given = dict(call.trailing_metadata())["x-request-id"]
     assert given != "not a valid id" and len(given) == 32
+
+    # Refusals carry the id too, next to their error details, from the gateway and from the services behind it.
+    for request in (volume_pb2.GetVolumeRequest(id="no-such-volume"), volume_pb2.GetVolumeRequest()):
+        with pytest.raises(grpc.RpcError) as refused:
+            client.volumes.GetVolume(request, metadata=client.metadata + (("x-request-id", "trace-refused"),),
+                                     timeout=10)
+        trailing = dict(refused.value.trailing_metadata())
+        assert trailing["x-request-id"] == "trace-refused" and "grpc-status-details-bin" in trailing
+    with pytest.raises(grpc.RpcError) as denied:
+        client.scheduler.ListPools(scheduler_pb2.ListPoolsRequest(),
+                                   metadata=client.metadata + (("x-request-id", "trace-denied"),), timeout=10)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert dict(denied.value.trailing_metadata())["x-request-id"] == "trace-denied"
 
 
 def test_every_service_serves_call_task_queue_and_backup_metrics(cluster):
