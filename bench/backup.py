@@ -4,7 +4,7 @@ in scattered blocks, backed up incrementally, restored to a new volume;
 then the same file through restic and borg (when installed), and the
 single-pass read + hash + compress floor on the volume's data.
 
-    python -m bench.backup [--size-gib 2] [--change-kib 4] [--no-compare]
+    python -m bench.backup [--size-gib 2 | --size-mib N] [--change-kib 4] [--no-compare]
 
 Every tool reads the same file from the page cache (it was just written);
 dirty pages are written back before each timed step. Ember's restore ends
@@ -56,10 +56,11 @@ def text_block(size: int, seed: int) -> bytes:
     return b"".join(lines)[:size]
 
 
-def fill(path: pathlib.Path, size: int) -> None:
-    """First quarter random, second quarter text, the rest left as holes."""
+def fill(path: pathlib.Path, size: int, seed: int = 1) -> None:
+    """First quarter random, second quarter text, the rest left as holes.
+    Volumes filled with different seeds share no chunk."""
     quarter = size // 4
-    base = text_block(8 * MIB, 1)
+    base = text_block(8 * MIB, seed)
     letters = bytes(range(ord("a"), ord("z") + 1))
     with open(path, "r+b") as f:
         for offset in range(0, quarter, 64 * MIB):
@@ -219,7 +220,7 @@ def report(size: int, figures: dict) -> None:
     for tool in ("ember", "restic", "borg"):
         f = figures.get(tool)
         if not f:
-            print(f"{tool:<8}not installed")
+            print(f"{tool:<8}not measured")
             continue
         print(f"{tool:<8}{f['full_s']:8.2f}{mib / f['full_s']:8.0f}{f['full_bytes'] / MIB:12.1f}"
               f"{f['incremental_s']:8.2f}{f['incremental_s'] / f['full_s']:10.2f}{f['incremental_bytes'] / MIB:10.1f}"
@@ -238,35 +239,37 @@ def report(size: int, figures: dict) -> None:
                   f"{ember['full_bytes'] / other['full_bytes']:.2f}x")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-gib", type=int, default=2, help="volume size")
-    parser.add_argument("--change-kib", type=int, default=4, help="size of each scattered changed block")
-    parser.add_argument("--no-compare", action="store_true", help="skip restic and borg")
-    parser.add_argument("--json", type=pathlib.Path)
-    args = parser.parse_args(argv)
-    size = args.size_gib * 1024 * MIB
-    figures: dict = {"change_kib": args.change_kib}
+def volume_gib(size: int) -> int:
+    """Volumes come in whole GiB; a smaller workload sits at the start of one
+    and leaves the rest unwritten."""
+    return max(1, -(-size // (1024 * MIB)))
+
+
+def measure(size: int, change_kib: int = 4, compare: bool = True) -> dict:
+    """The figures `report` prints, for a workload of `size` bytes."""
+    figures: dict = {"size_mib": size // MIB, "change_kib": change_kib}
     with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
         root = pathlib.Path(tmp)
         mesh, token = local_ember(root / "ember")
         try:
             ember = Ember(mesh.gateway, token)
             volume = ember.finish(ember.volumes.CreateVolume(volume_pb2.CreateVolumeRequest(
-                size_gb=args.size_gib), metadata=ember.metadata, timeout=30), volume_pb2.Volume())
+                size_gb=volume_gib(size)), metadata=ember.metadata, timeout=30), volume_pb2.Volume())
             path, attachment_id = ember.local_path(volume.id)
             fill(path, size)
             ember.detach(attachment_id)
             original = root / "original.img"
-            if not args.no_compare:
-                # The others back up this copy of the volume as it is before the change.
+            if compare:
+                # The others back up this copy of the volume as it is before
+                # the change, cut to the workload so they read what Ember does.
                 subprocess.run(["cp", "--sparse=always", str(path), str(original)], check=True)
+                os.truncate(original, size)
             figures["floor_s"] = floor(path)
             repository = root / "ember" / "backups"
             full_s, full = ember.timed(ember.backups.CreateBackup, backup_pb2.CreateBackupRequest(
                 volume_id=volume.id), backup_pb2.Backup())
             full_bytes = disk_usage(repository)
-            figures["changed_bytes"] = change(path, size, args.change_kib * 1024)
+            figures["changed_bytes"] = change(path, size, change_kib * 1024)
             incremental_s, incremental = ember.timed(ember.backups.CreateBackup, backup_pb2.CreateBackupRequest(
                 volume_id=volume.id, incremental=True), backup_pb2.Backup())
             restore_s, restored = ember.timed(ember.backups.RestoreBackup, backup_pb2.RestoreBackupRequest(
@@ -278,13 +281,27 @@ def main(argv: list[str] | None = None) -> int:
                 "same": file_digest(restored_path) == file_digest(path),
             }
             ember.detach(restored_attachment)
-            if not args.no_compare:
+            if compare:
                 for tool in COMMANDS:
                     if shutil.which(tool):
                         figures[tool] = other_tool(tool, root, original,
-                                                   lambda: change(original, size, args.change_kib * 1024))
+                                                   lambda: change(original, size, change_kib * 1024))
         finally:
             mesh.stop()
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--size-gib", type=int, default=2, help="volume size")
+    sizes.add_argument("--size-mib", type=int, help="workload size, at the start of a volume of whole GiB")
+    parser.add_argument("--change-kib", type=int, default=4, help="size of each scattered changed block")
+    parser.add_argument("--no-compare", action="store_true", help="skip restic and borg")
+    parser.add_argument("--json", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    size = args.size_mib * MIB if args.size_mib else args.size_gib * 1024 * MIB
+    figures = measure(size, args.change_kib, not args.no_compare)
     report(size, figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -6,9 +6,10 @@ for both and their ratio. Target: NBD at 80% or more of direct.
 Writes end with a flush, so both reach the disk. Reads are measured cold:
 the page cache is dropped before each run (this needs root), because a read
 served from memory measures memcpy, which no network protocol can match; the
-warm figures are printed too, for information.
+warm figures are printed too, for information. `--readers 1,2,4` adds
+cold reads with that many connections at once, each reading its share.
 
-    python -m bench.data_path
+    python -m bench.data_path [--size-gb 1] [--runs 5] [--readers 1,2,4]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
 MIB = 1024 * 1024
 TARGET_RATIO = 0.8
-SEQUENTIAL = ["--request-size=1048576", "--connections=1", "--requests=1", "--no-extents"]
+SEQUENTIAL = ["--request-size=1048576", "--requests=1", "--no-extents"]
 
 
 def drop_caches() -> bool:
@@ -43,8 +44,10 @@ def drop_caches() -> bool:
     return True
 
 
-def copy_seconds(source: str, destination: str, flush: bool, cold: bool) -> float:
-    command = ["nbdcopy", *SEQUENTIAL, *(["--flush"] if flush else []), source, destination]
+def copy_seconds(source: str, destination: str, flush: bool, cold: bool, connections: int) -> float:
+    # nbdcopy gives each thread one connection and its share of the disk.
+    parallel = [f"--connections={connections}", f"--threads={connections}"]
+    command = ["nbdcopy", *SEQUENTIAL, *parallel, *(["--flush"] if flush else []), source, destination]
     if cold:
         drop_caches()
     started = time.perf_counter()
@@ -52,22 +55,26 @@ def copy_seconds(source: str, destination: str, flush: bool, cold: bool) -> floa
     return time.perf_counter() - started
 
 
-def rates(size: int, runs: int, pairs: dict[str, tuple[str, str]], flush: bool = False, cold: bool = False):
+def rates(size: int, runs: int, pairs: dict[str, tuple[str, str]], flush: bool = False, cold: bool = False,
+          connections: int = 1):
     """MiB/s of each (source, destination) pair's median run. The pairs take
     turns, so that caches below this machine (a virtual disk's host) favour
     none of them."""
     seconds: dict[str, list[float]] = {name: [] for name in pairs}
     for _ in range(runs):
         for name, (source, destination) in pairs.items():
-            seconds[name].append(copy_seconds(source, destination, flush, cold))
+            seconds[name].append(copy_seconds(source, destination, flush, cold, connections))
     return {name: size / MIB / statistics.median(times) for name, times in seconds.items()}
 
 
-def attach_over_nbd(address: str, token: str, size_gb: int) -> tuple[str, str]:
-    """(volume id, NBD URI) of a new volume attached over NBD."""
+def _volumes(address: str, token: str):
     channel = grpc.insecure_channel(address)
-    metadata = (("authorization", f"Bearer {token}"),)
-    stub = volume_pb2_grpc.VolumeServiceStub(channel)
+    return channel, volume_pb2_grpc.VolumeServiceStub(channel), (("authorization", f"Bearer {token}"),)
+
+
+def attach_over_nbd(address: str, token: str, size_gb: int) -> tuple[str, str, str]:
+    """(volume id, attachment id, NBD URI) of a new volume attached over NBD."""
+    channel, stub, metadata = _volumes(address, token)
     from google.longrunning import operations_pb2, operations_pb2_grpc
     from google.protobuf import duration_pb2
 
@@ -84,50 +91,88 @@ def attach_over_nbd(address: str, token: str, size_gb: int) -> tuple[str, str]:
         metadata=metadata, timeout=60,
     )
     stub.CompleteAttachment(attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id), metadata=metadata)
-    return volume.id, attachment.connection_info.data["uri"]
+    return volume.id, attachment.id, attachment.connection_info.data["uri"]
+
+
+def detach(address: str, token: str, attachment_id: str) -> None:
+    """Stops the export's nbdkit, which outlives the services by design."""
+    _, stub, metadata = _volumes(address, token)
+    stub.DeleteAttachment(attachment_pb2.DeleteAttachmentRequest(attachment_id=attachment_id), metadata=metadata,
+                          timeout=60)
+
+
+def measure(size_gb: int = 1, runs: int = 5, readers: tuple[int, ...] = ()) -> dict:
+    """The figures `report` prints; `readers` adds cold reads with that many
+    connections (and as many nbdcopy threads) at once, each on its share of
+    the volume, NBD against direct."""
+    size = size_gb * 1024 * MIB
+    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
+        root = pathlib.Path(tmp)
+        source = root / "source.bin"
+        # Random so that nbdcopy finds no zeroes to skip; one block repeated,
+        # as nothing on the path deduplicates and generating 1 GiB takes longer.
+        block = os.urandom(64 * MIB)
+        with open(source, "wb") as f:
+            for _ in range(size // len(block)):
+                f.write(block)
+        mesh, token = local_ember(root / "ember")
+        attachment_id = ""
+        try:
+            volume_id, attachment_id, uri = attach_over_nbd(mesh.gateway, token, size_gb)
+            path = str(root / "ember" / "volumes" / "file" / "default" / f"volume-{volume_id}")
+            cold = drop_caches()
+            figures = {"size_mib": size // MIB, "runs": runs, "reads_cold": cold}
+            figures.update(rates(size, runs, {"write_direct": (str(source), path),
+                                              "write_nbd": (str(source), uri)}, flush=True))
+            figures.update(rates(size, runs, {"read_direct": (path, "null:"), "read_nbd": (uri, "null:")}, cold=cold))
+            figures.update(rates(size, runs, {"warm_read_direct": (path, "null:"), "warm_read_nbd": (uri, "null:")}))
+            figures["readers"] = []
+            for count in readers:
+                # One connection is the cold read measured above, the same command.
+                level = {"direct": figures["read_direct"], "nbd": figures["read_nbd"]} if count == 1 else rates(
+                    size, runs, {"direct": (path, "null:"), "nbd": (uri, "null:")}, cold=cold, connections=count)
+                figures["readers"].append({"connections": count, "direct": level["direct"], "nbd": level["nbd"],
+                                           "ratio": level["nbd"] / level["direct"]})
+        finally:
+            try:
+                if attachment_id:
+                    detach(mesh.gateway, token, attachment_id)
+            finally:
+                mesh.stop()
+    for kind in ("write", "read"):
+        figures[f"{kind}_ratio"] = figures[f"{kind}_nbd"] / figures[f"{kind}_direct"]
+    figures["target_ratio"] = TARGET_RATIO
+    figures["met"] = all(figures[f"{kind}_ratio"] >= TARGET_RATIO for kind in ("write", "read"))
+    return figures
+
+
+def report(figures: dict) -> None:
+    print(f"Sequential 1 MiB requests on a {figures['size_mib'] // 1024} GiB volume "
+          "(nbdcopy, 1 connection, 1 request in flight)\n")
+    print(f"{'':6}  {'direct MiB/s':>12}  {'NBD MiB/s':>10}  {'NBD/direct':>10}")
+    for kind in ("write", "read"):
+        print(f"{kind:6}  {figures[f'{kind}_direct']:>12.0f}  {figures[f'{kind}_nbd']:>10.0f}"
+              f"  {figures[f'{kind}_ratio']:>10.2f}")
+    warm = figures["warm_read_nbd"] / figures["warm_read_direct"]
+    print(f"{'(warm)':6}  {figures['warm_read_direct']:>12.0f}  {figures['warm_read_nbd']:>10.0f}  {warm:>10.2f}"
+          "   reads from the page cache, for information")
+    for level in figures["readers"]:
+        print(f"{level['connections']:>2} conn  {level['direct']:>12.0f}  {level['nbd']:>10.0f}"
+              f"  {level['ratio']:>10.2f}   cold reads, that many connections at once")
+    if not figures["reads_cold"]:
+        print("\nthe page cache could not be dropped (needs root): the read figures above are warm")
+    print(f"\ntarget NBD >= {TARGET_RATIO:.0%} of direct: {'met' if figures['met'] else 'MISSED'}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-gb", type=int, default=1, help="volume size (default 1 GiB)")
     parser.add_argument("--runs", type=int, default=5, help="runs of each measurement; the median counts")
+    parser.add_argument("--readers", default="", help="also cold reads with these numbers of connections, e.g. 1,2,4")
     parser.add_argument("--json", type=pathlib.Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    size = args.size_gb * 1024 * MIB
-    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
-        root = pathlib.Path(tmp)
-        source = root / "source.bin"
-        with open(source, "wb") as f:
-            for _ in range(size // (64 * MIB)):
-                f.write(os.urandom(64 * MIB))
-        mesh, token = local_ember(root / "ember")
-        try:
-            volume_id, uri = attach_over_nbd(mesh.gateway, token, args.size_gb)
-            path = str(root / "ember" / "volumes" / "file" / "default" / f"volume-{volume_id}")
-            cold = drop_caches()
-            figures = {"size_mib": size // MIB, "reads_cold": cold}
-            figures.update(rates(size, args.runs, {"write_direct": (str(source), path),
-                                                   "write_nbd": (str(source), uri)}, flush=True))
-            figures.update(rates(size, args.runs, {"read_direct": (path, "null:"), "read_nbd": (uri, "null:")},
-                                 cold=cold))
-            figures.update(rates(size, args.runs, {"warm_read_direct": (path, "null:"),
-                                                   "warm_read_nbd": (uri, "null:")}))
-        finally:
-            mesh.stop()
-    print(f"Sequential 1 MiB requests on a {args.size_gb} GiB volume (nbdcopy, 1 connection, 1 request in flight)\n")
-    print(f"{'':6}  {'direct MiB/s':>12}  {'NBD MiB/s':>10}  {'NBD/direct':>10}")
-    met = True
-    for kind in ("write", "read"):
-        ratio = figures[f"{kind}_nbd"] / figures[f"{kind}_direct"]
-        figures[f"{kind}_ratio"] = ratio
-        met &= ratio >= TARGET_RATIO
-        print(f"{kind:6}  {figures[f'{kind}_direct']:>12.0f}  {figures[f'{kind}_nbd']:>10.0f}  {ratio:>10.2f}")
-    warm = figures["warm_read_nbd"] / figures["warm_read_direct"]
-    print(f"{'(warm)':6}  {figures['warm_read_direct']:>12.0f}  {figures['warm_read_nbd']:>10.0f}  {warm:>10.2f}"
-          "   reads from the page cache, for information")
-    if not figures["reads_cold"]:
-        print("\nthe page cache could not be dropped (needs root): the read figures above are warm")
-    print(f"\ntarget NBD >= {TARGET_RATIO:.0%} of direct: {'met' if met else 'MISSED'}")
+    figures = measure(args.size_gb, args.runs, tuple(int(n) for n in args.readers.split(",") if n))
+    report(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -47,12 +47,8 @@ def full_copy(source: pathlib.Path, destination: pathlib.Path) -> None:
     destination.unlink()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-mib", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--json", type=pathlib.Path)
-    args = parser.parse_args(argv)
+def measure(data_mib: int = 10, runs: int = 5) -> dict:
+    """The figures `report` prints: median seconds of each action."""
     with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
         root = pathlib.Path(tmp)
         mesh, token = local_ember(root / "ember")
@@ -76,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             attachment = volumes.CreateAttachment(attachment_pb2.CreateAttachmentRequest(
                 volume_id=volume.id, instance_id="bench", connector=connector), metadata=metadata)
             path = pathlib.Path(attachment.connection_info.data["device_path"])
-            data = os.urandom(args.data_mib * MIB)
+            data = os.urandom(data_mib * MIB)
             with open(path, "r+b") as f:
                 f.write(data)
                 os.fsync(f.fileno())
@@ -90,19 +86,33 @@ def main(argv: list[str] | None = None) -> int:
                                                 metadata=metadata, timeout=30))
 
             figures = {
-                "snapshot_s": timed(snapshot, args.runs),
-                "copy_data_s": timed(lambda: full_copy(sample, root / "copy"), args.runs),
-                "copy_volume_s": timed(lambda: full_copy(path, root / "copy"), args.runs),
-                "data_mib": args.data_mib,
+                "snapshot_s": timed(snapshot, runs),
+                "copy_data_s": timed(lambda: full_copy(sample, root / "copy"), runs),
+                "copy_volume_s": timed(lambda: full_copy(path, root / "copy"), runs),
+                "data_mib": data_mib, "runs": runs,
             }
         finally:
             mesh.stop()
-    print(f"1 GiB volume holding {args.data_mib} MiB of data, median of {args.runs} runs\n")
+    return figures
+
+
+def report(figures: dict) -> None:
+    print(f"1 GiB volume holding {figures['data_mib']} MiB of data, median of {figures['runs']} runs\n")
     print(f"snapshot through the gateway     {figures['snapshot_s'] * 1000:8.1f} ms")
-    print(f"copy of the {args.data_mib} MiB of data      {figures['copy_data_s'] * 1000:8.1f} ms")
+    print(f"copy of the {figures['data_mib']} MiB of data      {figures['copy_data_s'] * 1000:8.1f} ms")
     print(f"copy of the whole 1 GiB file     {figures['copy_volume_s'] * 1000:8.1f} ms")
     print(f"\nsnapshot / data copy {figures['snapshot_s'] / figures['copy_data_s']:.2f}x;"
           f" snapshot / whole copy {figures['snapshot_s'] / figures['copy_volume_s']:.3f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-mib", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    figures = measure(args.data_mib, args.runs)
+    report(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -1,0 +1,149 @@
+"""docs/benchmarks.md from the report's figures: tables, ratios, the plots
+beside it and the hand-written profiles."""
+
+from __future__ import annotations
+
+TOOLS = ("ember", "restic", "borg")
+
+
+def _table(header: list[str], rows: list[list[str]], numbers: bool = True) -> list[str]:
+    """Figures right-aligned after a first column of names."""
+    rule = "|" + "|".join("---:" if i and numbers else "---" for i in range(len(header))) + "|"
+    return ["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(row) + " |" for row in rows] + [""]
+
+
+def _runs(count: int) -> str:
+    return "one run" if count == 1 else f"median of {count} runs"
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def machine(m: dict, run: dict) -> list[str]:
+    tools = ", ".join(f"{name} {version}" for name, version in m["tools"].items())
+    rows = [
+        ["CPU", f"{m['cpu']}, {m['cpus']} logical CPUs" + (" (virtual machine)" if m["virtual"] else "")],
+        ["Memory", f"{m['memory_gib']:.1f} GiB"],
+        ["Kernel", f"Linux {m['kernel']}"],
+        ["Filesystem of the data", f"{m['filesystem']} (the temporary directory, where every benchmark works)"],
+        ["Python", m["python"]],
+        ["Tools", tools],
+        ["Load", f"load average {m['load_average'][0]:.2f} at the start, {run['load_average_end'][0]:.2f} at the "
+                 f"end; {run['steal']:.1%} of the CPU time stolen by the hypervisor during the run"],
+    ]
+    return ["## Machine", "", *_table(["", ""], rows, numbers=False)]
+
+
+def backup(b: dict) -> list[str]:
+    mib = b["size_mib"]
+    lines = [f"## Backup, incremental backup, restore ({mib} MiB workload)", "",
+             f"`python -m bench.backup`: a volume whose first {mib} MiB hold a quarter random data, a quarter text "
+             f"and half never written; a full backup through the gateway, then {b['changed_bytes'] / 2**20:.1f} MiB "
+             f"changed in scattered {b['change_kib']} KiB blocks and an incremental backup, then a restore of it to "
+             "a new volume, fsynced. restic and borg (their defaults) do the same on a copy of the workload; their "
+             "restores are fsynced too. MiB/s are workload MiB over seconds.", ""]
+    rows = []
+    for tool in TOOLS:
+        f = b.get(tool)
+        if not f:
+            rows.append([tool, "not installed"] + [""] * 7)
+            continue
+        rows.append([tool, f"{f['full_s']:.2f}", f"{mib / f['full_s']:.0f}", f"{f['full_bytes'] / 2**20:.1f}",
+                     f"{f['incremental_s']:.2f}", f"{mib / f['incremental_s']:.0f}",
+                     f"{f['incremental_bytes'] / 2**20:.1f} ({100 * f['incremental_bytes'] / f['full_bytes']:.1f}%)",
+                     f"{f['restore_s']:.2f}", f"{mib / f['restore_s']:.0f}"
+                     + ("" if f["same"] else " (RESTORE DIFFERS)")])
+    lines += _table(["tool", "full s", "full MiB/s", "stored MiB", "incremental s", "incremental MiB/s",
+                     "incremental stored MiB", "restore s", "restore MiB/s"], rows)
+    ember = b["ember"]
+    floor_rate = mib / b["floor_s"]
+    lines.append(f"- **Ember / floor:** full backup at {b['floor_s'] / ember['full_s']:.2f}x "
+                 f"the MiB/s of one thread reading, hashing (BLAKE3) and compressing (zstd) the data once "
+                 f"(floor: {floor_rate:.0f} MiB/s).")
+    for tool in ("restic", "borg"):
+        other = b.get(tool)
+        if other:
+            lines.append(f"- **Ember / {tool}:** full backup {other['full_s'] / ember['full_s']:.2f}x {tool}'s MiB/s, "
+                         f"incremental {other['incremental_s'] / ember['incremental_s']:.2f}x, "
+                         f"restore {other['restore_s'] / ember['restore_s']:.2f}x; "
+                         f"repository {ember['full_bytes'] / other['full_bytes']:.2f}x {tool}'s size.")
+    return lines + ["", "![Ember, restic and borg](benchmarks/backup_tools.png)", ""]
+
+
+def data_path(d: dict) -> list[str]:
+    target = d["target_ratio"]
+    cold = "cold (page cache dropped before each run)" if d["reads_cold"] else "warm (the page cache could not be dropped)"
+    lines = [f"## NBD data path ({d['size_mib'] // 1024} GiB volume)", "",
+             "`python -m bench.data_path`: nbdcopy writes then reads the volume in sequential 1 MiB requests, one "
+             "connection and one request in flight, through the volume's NBD export (nbdkit) and directly on its "
+             f"file; {_runs(d['runs'])}, the two taking turns. Writes end with a flush; reads are {cold}.", ""]
+    warm = d["warm_read_nbd"] / d["warm_read_direct"]
+    rows = [[kind, f"{d[f'{kind}_direct']:.0f}", f"{d[f'{kind}_nbd']:.0f}", f"{d[f'{kind}_ratio']:.2f}",
+             f">= {target:.2f}: {'met' if d[f'{kind}_ratio'] >= target else 'MISSED'}"] for kind in ("write", "read")]
+    rows.append(["read, warm (page cache)", f"{d['warm_read_direct']:.0f}", f"{d['warm_read_nbd']:.0f}",
+                 f"{warm:.2f}", "for information"])
+    lines += _table(["", "direct MiB/s", "NBD MiB/s", "NBD/direct", "target"], rows)
+    lines.append(f"- **NBD/direct, cold reads: {d['read_ratio']:.2f}** (target >= {target:.2f}: "
+                 f"{'met' if d['read_ratio'] >= target else 'missed'}); **writes: {d['write_ratio']:.2f}** "
+                 f"({'met' if d['write_ratio'] >= target else 'missed'}). With one request in flight, NBD reads "
+                 "are bounded by the copies each reply takes (Profiles, below); the ratio moves with the direct "
+                 "figure, which depends on the disk's cache.")
+    lines += ["", "Cold reads with several connections at once (nbdcopy `--connections=N --threads=N`, each "
+              "connection reading its share of the volume, one request in flight each):", ""]
+    lines += _table(["connections", "direct MiB/s", "NBD MiB/s", "NBD/direct"],
+                    [[str(p["connections"]), f"{p['direct']:.0f}", f"{p['nbd']:.0f}", f"{p['ratio']:.2f}"]
+                     for p in d["readers"]])
+    return lines
+
+
+def snapshot(s: dict) -> list[str]:
+    rows = [["snapshot through the gateway", f"{s['snapshot_s'] * 1000:.1f}", f"{1024 / s['snapshot_s']:.0f}"],
+            [f"copy of the {s['data_mib']} MiB of data, fsynced", f"{s['copy_data_s'] * 1000:.1f}",
+             f"{s['data_mib'] / s['copy_data_s']:.0f}"],
+            ["copy of the whole 1 GiB file, fsynced", f"{s['copy_volume_s'] * 1000:.1f}",
+             f"{1024 / s['copy_volume_s']:.0f}"]]
+    return [f"## Snapshot (1 GiB volume holding {s['data_mib']} MiB)", "",
+            f"`python -m bench.snapshot`, {_runs(s['runs'])}. MiB/s: of the volume for the snapshot and the "
+            "whole copy, of the data for the data copy.", "",
+            *_table(["", "ms", "MiB/s"], rows),
+            f"- **Snapshot / data copy: {s['snapshot_s'] / s['copy_data_s']:.2f}x** the time; "
+            f"snapshot / whole copy: {s['snapshot_s'] / s['copy_volume_s']:.3f}x.", ""]
+
+
+def sweep(w: dict) -> list[str]:
+    lines = ["## Throughput against workload size", "",
+             "`python -m bench.sweep`: one Ember; for each size, a volume holding the backup workload, a full "
+             f"backup, then a restore of it, one at a time; {_runs(w['runs'])}, each run on new volumes.", ""]
+    lines += _table(["workload MiB", "full backup MiB/s", "restore MiB/s"],
+                    [[str(p["size_mib"]), f"{p['backup_mib_s']:.0f}", f"{p['restore_mib_s']:.0f}"]
+                     for p in w["sizes"]])
+    lines += ["![Throughput against workload size](benchmarks/throughput_vs_size.png)", "",
+              "## Throughput against concurrency", "",
+              f"Full backups of N distinct volumes ({w['concurrency_mib']} MiB workload each) requested at once "
+              "through one Ember, then restores of them at once; aggregate MiB/s is N workloads over the time until "
+              f"the last one is done; {_runs(w['runs'])}. Next to it, the NBD cold reads with N connections from "
+              "the table above.", ""]
+    lines += _table(["at once", "backups MiB/s", "restores MiB/s"],
+                    [[str(p["count"]), f"{p['backup_mib_s']:.0f}", f"{p['restore_mib_s']:.0f}"]
+                     for p in w["concurrency"]])
+    return lines + ["![Throughput against concurrency](benchmarks/throughput_vs_concurrency.png)", ""]
+
+
+def document(figures: dict, profiles: str) -> str:
+    run = figures["run"]
+    lines = ["# Benchmarks", "",
+             f"Generated by `python -m bench.report{' --quick' if run['quick'] else ''}` on {run['generated']} "
+             f"in {_duration(run['wall_s'])}. Do not edit: regenerate it. The figures are also in "
+             "[benchmarks/figures.json](benchmarks/figures.json); the Profiles section comes from "
+             "`bench/profiles.md`, which is written by hand."
+             + (" **Quick run:** tiny sizes and one run each, to check the report works; these figures say "
+                "little about Ember." if run["quick"] else ""), ""]
+    lines += machine(figures["machine"], run)
+    lines += backup(figures["backup"])
+    lines += data_path(figures["data_path"])
+    lines += snapshot(figures["snapshot"])
+    lines += sweep(figures["sweep"])
+    lines += ["## Profiles", "", profiles.strip(), ""]
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""One command for the data-plane benchmarks: describes the machine, runs
+the backup, NBD data-path and snapshot benchmarks and the sweeps over
+workload size and concurrency, and writes docs/benchmarks.md with its plots
+and the raw figures (docs/benchmarks/figures.json). The Profiles section is
+copied from bench/profiles.md, written by hand, so that it survives.
+
+    python -m bench.report [--quick] [--out DIR]
+
+A full run takes several minutes and wants a quiet machine: every
+benchmark measures throughput, which anything else running takes from.
+`--quick` runs tiny sizes once each, to check the report end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+from bench import backup, data_path, machine, plots, render, snapshot, sweep
+
+MIB = 1024 * 1024
+HERE = pathlib.Path(__file__).resolve().parent
+PROFILES = HERE / "profiles.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    backup_mib: int
+    data_path_gib: int
+    runs: int
+    readers: tuple[int, ...]
+    sizes_mib: tuple[int, ...]
+    concurrency: tuple[int, ...]
+    concurrency_mib: int
+    sweep_runs: int
+
+
+# The sweep's runs each fill new volumes, hence fewer of them.
+FULL = Plan(backup_mib=2048, data_path_gib=1, runs=5, readers=(1, 2, 4), sizes_mib=(256, 1024, 2048),
+            concurrency=(1, 2, 4), concurrency_mib=512, sweep_runs=3)
+# Volumes come in whole GiB, so the data path keeps its 1 GiB volume; the
+# rest shrinks to a few MiB.
+QUICK = Plan(backup_mib=64, data_path_gib=1, runs=1, readers=(1, 2), sizes_mib=(32, 64), concurrency=(1, 2),
+             concurrency_mib=32, sweep_runs=1)
+
+
+def step(title: str, work, show):
+    print(f"\n== {title}", flush=True)
+    started = time.perf_counter()
+    figures = work()
+    show(figures)
+    print(f"({time.perf_counter() - started:.0f} s)", flush=True)
+    return figures
+
+
+def run(plan: Plan) -> dict:
+    missing = [tool for tool in ("nbdkit", "nbdcopy") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"the NBD benchmark needs {' and '.join(missing)} (apt-get install nbdkit libnbd-bin)")
+    figures = {"machine": machine.describe(pathlib.Path(tempfile.gettempdir()))}
+    backup_size = plan.backup_mib * MIB
+    figures["backup"] = step(f"backup ({plan.backup_mib} MiB)", lambda: backup.measure(backup_size),
+                             lambda f: backup.report(backup_size, f))
+    figures["data_path"] = step(f"NBD data path ({plan.data_path_gib} GiB)",
+                                lambda: data_path.measure(plan.data_path_gib, plan.runs, plan.readers),
+                                data_path.report)
+    figures["snapshot"] = step("snapshot", lambda: snapshot.measure(runs=plan.runs), snapshot.report)
+    figures["sweep"] = step("sweeps over size and concurrency",
+                            lambda: sweep.measure(plan.sizes_mib, plan.concurrency, plan.concurrency_mib,
+                                                  plan.sweep_runs),
+                            sweep.report)
+    return figures
+
+
+def write(figures: dict, out: pathlib.Path) -> pathlib.Path:
+    assets = out / "benchmarks"
+    assets.mkdir(parents=True, exist_ok=True)
+    plots.backup_tools(figures["backup"], assets / "backup_tools.png")
+    plots.throughput_vs_size(figures["sweep"], assets / "throughput_vs_size.png")
+    plots.throughput_vs_concurrency(figures["sweep"], figures["data_path"], assets / "throughput_vs_concurrency.png")
+    (assets / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    document = out / "benchmarks.md"
+    profiles = PROFILES.read_text() if PROFILES.exists() else "No profiles recorded (bench/profiles.md is missing)."
+    document.write_text(render.document(figures, profiles))
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each: checks the report, no more")
+    parser.add_argument("--out", type=pathlib.Path, default=HERE.parent / "docs",
+                        help="where benchmarks.md and benchmarks/ go (default: the repository's docs/)")
+    args = parser.parse_args(argv)
+    started, ticks = time.perf_counter(), machine.cpu_ticks()
+    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    figures = run(QUICK if args.quick else FULL)
+    total, stolen = (now - then for now, then in zip(machine.cpu_ticks(), ticks))
+    figures["run"] = {"generated": generated, "quick": args.quick, "wall_s": time.perf_counter() - started,
+                      "steal": stolen / total if total else 0.0, "load_average_end": os.getloadavg()}
+    document = write(figures, args.out)
+    print(f"\n{document} written in {figures['run']['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
