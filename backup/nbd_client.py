@@ -1,12 +1,18 @@
 """An NBD client: libnbd (Debian's libnbd0, the library behind nbdcopy and
 nbdinfo) called through ctypes, for the backup service's reads and writes.
-Calls run without the GIL, so reading overlaps hashing and compressing."""
+Calls run without the GIL, so reading overlaps hashing and compressing.
+
+Reads and writes keep several requests in flight: with one at a time, each
+request waits out a whole round trip (the server's read, its copy into the
+socket, the copy out of it) before the next leaves (docs/benchmarks.md,
+Profiles)."""
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
-from typing import Iterator
+from typing import Iterable, Iterator
 
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint64, ctypes.POINTER(ctypes.c_uint32),
@@ -17,12 +23,25 @@ HOLE = 1  # base:allocation flag of an extent that is not allocated
 ZERO = 2  # ... that reads as zeros
 
 
+# Requests in flight per connection: as many as QEMU's NBD client keeps.
+DEPTH = 16
+
+
 class _ExtentCallback(ctypes.Structure):
     _fields_ = [("callback", _CALLBACK), ("user_data", ctypes.c_void_p), ("free", _FREE)]
 
 
+class _Completion(ctypes.Structure):
+    """libnbd's nbd_completion_callback; all NULL, as completion is polled for."""
+    _fields_ = [("callback", ctypes.c_void_p), ("user_data", ctypes.c_void_p), ("free", ctypes.c_void_p)]
+
+
 class NbdError(OSError):
     """A libnbd call failed; str() carries libnbd's message."""
+
+
+class _Failed(NbdError):
+    """The server failed a command (the connection itself is fine)."""
 
 
 def _library() -> ctypes.CDLL:
@@ -43,6 +62,14 @@ def _library() -> ctypes.CDLL:
     lib.nbd_zero.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint32]
     lib.nbd_flush.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
     lib.nbd_block_status.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, _ExtentCallback, ctypes.c_uint32]
+    for name in ("nbd_aio_pread", "nbd_aio_pwrite"):
+        getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint64,
+                                       _Completion, ctypes.c_uint32]
+        getattr(lib, name).restype = ctypes.c_int64
+    lib.nbd_aio_zero.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, _Completion, ctypes.c_uint32]
+    lib.nbd_aio_zero.restype = ctypes.c_int64
+    lib.nbd_aio_command_completed.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+    lib.nbd_poll.argtypes = [ctypes.c_void_p, ctypes.c_int]
     return lib
 
 
@@ -57,9 +84,17 @@ def lib() -> ctypes.CDLL:
 
 
 class NbdClient:
-    """One connection to an export; not shared between threads."""
+    """One connection to an export; not shared between threads.
 
-    def __init__(self, uri: str):
+    pwrite and zero return once their request is queued; flush (and close)
+    wait for every one of them, and a failed one raises from the next call
+    that waits. A write overlapping one still in flight waits for it first,
+    as the server may carry out requests in flight in any order."""
+
+    def __init__(self, uri: str, depth: int = DEPTH):
+        self.depth = depth
+        # (cookie, offset, length, what must live until the reply comes)
+        self._writes: collections.deque = collections.deque()
         self._h = lib().nbd_create()
         if not self._h:
             raise NbdError(self._error())
@@ -87,13 +122,86 @@ class NbdClient:
         self.pread_into(buffer, offset)
         return bytes(buffer)
 
+    def _issued(self, cookie: int) -> int:
+        if cookie == -1:
+            raise NbdError(self._error())
+        return cookie
+
+    def _wait(self, cookie: int) -> None:
+        """Until the command's reply has come: _Failed if it failed (it is
+        then retired), NbdError if the connection failed."""
+        while True:
+            done = lib().nbd_aio_command_completed(self._h, cookie)
+            if done == 1:
+                return
+            if done == -1:
+                raise _Failed(self._error())
+            self._check(lib().nbd_poll(self._h, -1))
+
+    def _retire(self, commands: collections.deque) -> None:
+        """Waits for the oldest of `commands` and removes it once it is over."""
+        try:
+            self._wait(commands[0][0])
+        except _Failed:
+            commands.popleft()
+            raise
+        commands.popleft()
+
+    def _settle(self, commands: collections.deque) -> None:
+        """Waits for all of `commands`, whatever their outcome, unless the
+        connection itself fails (then no reply will come)."""
+        while commands:
+            try:
+                self._retire(commands)
+            except _Failed:
+                continue
+            except NbdError:
+                return
+
+    def read_blocks(self, blocks: Iterable[tuple[int, int]]) -> Iterator[tuple[int, bytearray]]:
+        """(offset, data) of each (offset, length) block, in order, with up
+        to `depth` reads in flight."""
+        in_flight: collections.deque = collections.deque()
+        blocks = iter(blocks)
+        try:
+            while True:
+                while len(in_flight) < self.depth and (block := next(blocks, None)) is not None:
+                    offset, length = block
+                    buffer = bytearray(length)
+                    view = (ctypes.c_char * length).from_buffer(buffer)
+                    cookie = self._issued(lib().nbd_aio_pread(self._h, view, length, offset, _Completion(), 0))
+                    in_flight.append((cookie, offset, buffer, view))
+                if not in_flight:
+                    return
+                _, offset, buffer, _ = in_flight[0]
+                self._retire(in_flight)
+                yield offset, buffer
+        finally:
+            # libnbd writes into the buffers until the replies come: keep
+            # them until then, even when the reader stops early or fails.
+            self._settle(in_flight)
+
+    def _write_room(self, offset: int, length: int) -> None:
+        while self._writes and (len(self._writes) >= self.depth or any(
+                start < offset + length and offset < start + size for _, start, size, _ in self._writes)):
+            self._retire(self._writes)
+
     def pwrite(self, data: bytes, offset: int) -> None:
-        self._check(lib().nbd_pwrite(self._h, data, len(data), offset, 0))
+        self._write_room(offset, len(data))
+        cookie = self._issued(lib().nbd_aio_pwrite(self._h, data, len(data), offset, _Completion(), 0))
+        self._writes.append((cookie, offset, len(data), data))
 
     def zero(self, length: int, offset: int) -> None:
-        self._check(lib().nbd_zero(self._h, length, offset, 0))
+        self._write_room(offset, length)
+        cookie = self._issued(lib().nbd_aio_zero(self._h, length, offset, _Completion(), 0))
+        self._writes.append((cookie, offset, length, None))
+
+    def _drain(self) -> None:
+        while self._writes:
+            self._retire(self._writes)
 
     def flush(self) -> None:
+        self._drain()
         self._check(lib().nbd_flush(self._h, 0))
 
     def allocated(self, offset: int, length: int) -> list[tuple[int, int, int]]:
@@ -128,7 +236,11 @@ class NbdClient:
                 offset = start + length
 
     def close(self) -> None:
+        """Waits for the writes in flight, then closes; as with a file, only
+        flush() says whether they landed."""
         if self._h:
+            self._settle(self._writes)
+            self._writes.clear()
             lib().nbd_close(self._h)
             self._h = None
 

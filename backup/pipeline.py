@@ -58,17 +58,19 @@ def data_ranges(extents: Iterator[tuple[int, int, bool]], chunk_size: int, size:
 
 
 def _read_blocks(volume, ranges: list[tuple[int, int]], out: queue.Queue, stop: threading.Event) -> None:
+    blocks = ((offset, min(READ_SIZE, start + length - offset))
+              for start, length in ranges for offset in range(start, start + length, READ_SIZE))
+    reads = volume.read_blocks(blocks)
     try:
-        for start, length in ranges:
-            for offset in range(start, start + length, READ_SIZE):
-                if stop.is_set():
-                    return
-                block = bytearray(min(READ_SIZE, start + length - offset))
-                volume.pread_into(block, offset)
-                out.put((offset, bytes(block)))
+        for offset, block in reads:
+            if stop.is_set():
+                return
+            out.put((offset, bytes(block)))
         out.put(None)
     except BaseException as exc:
         out.put(exc)
+    finally:
+        reads.close()
 
 
 def backup(

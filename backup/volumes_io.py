@@ -1,6 +1,6 @@
 """Reading and writing volumes for backups and restores: a file on this host
 (the "local" export) or an NBD export (through libnbd), behind one small
-interface: size, extents, pread_into, pwrite, zero, flush."""
+interface: size, extents, pread_into, read_blocks, pwrite, zero, flush."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from backup.nbd_client import NbdClient
 
@@ -52,6 +52,14 @@ class FileVolume:
                 view[done:] = bytes(len(buffer) - done)
                 return
             done += n
+
+    def read_blocks(self, blocks: Iterable[tuple[int, int]]) -> Iterator[tuple[int, bytearray]]:
+        """(offset, data) of each (offset, length) block, in order; the
+        kernel's readahead keeps the disk ahead of these."""
+        for offset, length in blocks:
+            buffer = bytearray(length)
+            self.pread_into(buffer, offset)
+            yield offset, buffer
 
     def pwrite(self, data, offset: int) -> None:
         start = offset
