@@ -4,7 +4,7 @@ in scattered blocks, backed up incrementally, restored to a new volume;
 then the same file through restic and borg (when installed), and the
 single-pass read + hash + compress floor on the volume's data.
 
-    python -m bench.backup [--size-gib 2 | --size-mib N] [--change-kib 4] [--no-compare]
+    python -m bench.backup [--size-gib 2 | --size-mib N] [--change-kib 4] [--no-compare] [--over-nbd]
 
 Every tool reads the same file from the page cache (it was just written);
 dirty pages are written back before each timed step. Ember's restore ends
@@ -245,12 +245,14 @@ def volume_gib(size: int) -> int:
     return max(1, -(-size // (1024 * MIB)))
 
 
-def measure(size: int, change_kib: int = 4, compare: bool = True) -> dict:
-    """The figures `report` prints, for a workload of `size` bytes."""
-    figures: dict = {"size_mib": size // MIB, "change_kib": change_kib}
+def measure(size: int, change_kib: int = 4, compare: bool = True, over_nbd: bool = False) -> dict:
+    """The figures `report` prints, for a workload of `size` bytes; with
+    `over_nbd`, Ember's backup service reads and writes the volumes through
+    their NBD exports, as from another host."""
+    figures: dict = {"size_mib": size // MIB, "change_kib": change_kib, "over_nbd": over_nbd}
     with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
         root = pathlib.Path(tmp)
-        mesh, token = local_ember(root / "ember")
+        mesh, token = local_ember(root / "ember", backup_over_nbd=over_nbd)
         try:
             ember = Ember(mesh.gateway, token)
             volume = ember.finish(ember.volumes.CreateVolume(volume_pb2.CreateVolumeRequest(
@@ -298,10 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes.add_argument("--size-mib", type=int, help="workload size, at the start of a volume of whole GiB")
     parser.add_argument("--change-kib", type=int, default=4, help="size of each scattered changed block")
     parser.add_argument("--no-compare", action="store_true", help="skip restic and borg")
+    parser.add_argument("--over-nbd", action="store_true",
+                        help="Ember's backup service reads and writes the volumes over NBD, as from another host")
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args(argv)
     size = args.size_mib * MIB if args.size_mib else args.size_gib * 1024 * MIB
-    figures = measure(size, args.change_kib, not args.no_compare)
+    figures = measure(size, args.change_kib, not args.no_compare, args.over_nbd)
     report(size, figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -74,7 +74,6 @@ class Gateway:
         await self.finish(op)
         return time.perf_counter() - started
 
-
     async def attach_detach(self, volume: volume_pb2.Volume) -> float:
         """A local attachment (the bench runs on the volume's host), completed, then removed."""
         connector = attachment_pb2.Connector(host=volume.host.partition("@")[0], transports=["local"])
@@ -226,6 +225,32 @@ def report(figures: dict) -> str:
     return "\n".join(lines)
 
 
+def measure_here(sequential: int = 200, seconds: float = 5.0, client_counts: tuple[int, ...] = (1, 8, 32),
+                 trips: int = 30, address: str = "", token: str = "") -> dict:
+    """The figures `report` prints, from the Ember at `address`, or from
+    one started here for the purpose."""
+    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
+        mesh = None
+        if not address:
+            mesh, token = local_ember(pathlib.Path(tmp))
+            address = mesh.gateway
+        try:
+            figures = asyncio.run(measure(address, token, sequential, seconds, list(client_counts), trips))
+        finally:
+            if mesh:
+                mesh.stop()
+    figures["machine"] = machine()
+    figures["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return figures
+
+
+def save(figures: dict, out: pathlib.Path | None = None) -> pathlib.Path:
+    out = out or RESULTS / f"control_plane-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gateway", help="an Ember gateway to measure; default: start one here")
@@ -237,29 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=pathlib.Path,
                         help="where to save the figures; default bench/results/control_plane-<time>.json")
     args = parser.parse_args(argv)
-    client_counts = [int(c) for c in args.clients.split(",")]
-    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
-        mesh = None
-        address, token = args.gateway, args.token
-        if not address:
-            mesh, token = local_ember(pathlib.Path(tmp))
-            address = mesh.gateway
-        elif not token:
-            parser.error("--gateway needs --token or EMBER_TOKEN")
-        try:
-            figures = asyncio.run(
-                measure(address, token, args.sequential, args.seconds, client_counts, args.round_trips)
-            )
-        finally:
-            if mesh:
-                mesh.stop()
-    figures["machine"] = machine()
-    figures["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if args.gateway and not args.token:
+        parser.error("--gateway needs --token or EMBER_TOKEN")
+    figures = measure_here(args.sequential, args.seconds, tuple(int(c) for c in args.clients.split(",")),
+                           args.round_trips, args.gateway or "", args.token)
     print(report(figures))
-    out = args.json or RESULTS / f"control_plane-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"\nfigures saved to {out}")
+    print(f"\nfigures saved to {save(figures, args.json)}")
     return 0
 
 

@@ -8,14 +8,25 @@ import secrets
 
 from ember import auth, launcher
 
+# A host name of the backup service's own, unlike the volumes' host, makes
+# it read and write volumes through their NBD exports, as it does when it
+# runs on another machine.
+BACKUP_HOST = "bench-backup-host"
 
-def local_ember(root: pathlib.Path) -> tuple[launcher.Mesh, str]:
+
+def local_ember(root: pathlib.Path, backup_over_nbd: bool = False) -> tuple[launcher.Mesh, str]:
     """The running mesh and a token for it."""
     secret = secrets.token_urlsafe(32)
     mesh = launcher.Mesh(
         root, {"EMBER_AUTH_SECRET": secret, "EMBER_QUOTA_VOLUMES": "-1", "EMBER_QUOTA_GIGABYTES": "-1",
                "EMBER_QUOTA_BACKUPS": "-1", "EMBER_QUOTA_BACKUP_GIGABYTES": "-1"}
     )
-    mesh.start_all()
+    if backup_over_nbd:
+        mesh.start_nats()
+        for module in launcher.SERVICES:
+            host = {"EMBER_HOST": BACKUP_HOST} if module == "backup" else {}
+            mesh.start(module, EMBER_LISTEN="127.0.0.1:0", **host)
+    else:
+        mesh.start_all()
     token = auth.create_token(auth.Identity("bench", "bench"), secret.encode(), 3600)
     return mesh, token

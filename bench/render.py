@@ -3,6 +3,8 @@ beside it and the hand-written profiles."""
 
 from __future__ import annotations
 
+from bench.control_plane import TARGET_CLIENTS, TARGET_CREATES_PER_S, TARGET_P50_MS
+
 TOOLS = ("ember", "restic", "borg")
 
 
@@ -36,25 +38,29 @@ def machine(m: dict, run: dict) -> list[str]:
     return ["## Machine", "", *_table(["", ""], rows, numbers=False)]
 
 
-def backup(b: dict) -> list[str]:
+def _backup_row(name: str, f: dict, mib: int) -> list[str]:
+    return [name, f"{f['full_s']:.2f}", f"{mib / f['full_s']:.0f}", f"{f['full_bytes'] / 2**20:.1f}",
+            f"{f['incremental_s']:.2f}", f"{mib / f['incremental_s']:.0f}",
+            f"{f['incremental_bytes'] / 2**20:.1f} ({100 * f['incremental_bytes'] / f['full_bytes']:.1f}%)",
+            f"{f['restore_s']:.2f}", f"{mib / f['restore_s']:.0f}" + ("" if f["same"] else " (RESTORE DIFFERS)")]
+
+
+def backup(b: dict, over_nbd: dict) -> list[str]:
     mib = b["size_mib"]
     lines = [f"## Backup, incremental backup, restore ({mib} MiB workload)", "",
              f"`python -m bench.backup`: a volume whose first {mib} MiB hold a quarter random data, a quarter text "
              f"and half never written; a full backup through the gateway, then {b['changed_bytes'] / 2**20:.1f} MiB "
              f"changed in scattered {b['change_kib']} KiB blocks and an incremental backup, then a restore of it to "
              "a new volume, fsynced. restic and borg (their defaults) do the same on a copy of the workload; their "
-             "restores are fsynced too. MiB/s are workload MiB over seconds.", ""]
+             "restores are fsynced too. MiB/s are workload MiB over seconds. \"ember over NBD\" is the same run "
+             "with Ember's backup service as another host, reading and writing the volumes through their NBD "
+             "exports (`--over-nbd`).", ""]
     rows = []
     for tool in TOOLS:
         f = b.get(tool)
-        if not f:
-            rows.append([tool, "not installed"] + [""] * 7)
-            continue
-        rows.append([tool, f"{f['full_s']:.2f}", f"{mib / f['full_s']:.0f}", f"{f['full_bytes'] / 2**20:.1f}",
-                     f"{f['incremental_s']:.2f}", f"{mib / f['incremental_s']:.0f}",
-                     f"{f['incremental_bytes'] / 2**20:.1f} ({100 * f['incremental_bytes'] / f['full_bytes']:.1f}%)",
-                     f"{f['restore_s']:.2f}", f"{mib / f['restore_s']:.0f}"
-                     + ("" if f["same"] else " (RESTORE DIFFERS)")])
+        rows.append(_backup_row(tool, f, mib) if f else [tool, "not installed"] + [""] * 7)
+        if tool == "ember":
+            rows.append(_backup_row("ember over NBD", over_nbd["ember"], mib))
     lines += _table(["tool", "full s", "full MiB/s", "stored MiB", "incremental s", "incremental MiB/s",
                      "incremental stored MiB", "restore s", "restore MiB/s"], rows)
     ember = b["ember"]
@@ -73,23 +79,35 @@ def backup(b: dict) -> list[str]:
 
 
 def data_path(d: dict) -> list[str]:
-    target = d["target_ratio"]
+    target, queued = d["target_ratio"], d["queued"]
     cold = "cold (page cache dropped before each run)" if d["reads_cold"] else "warm (the page cache could not be dropped)"
     lines = [f"## NBD data path ({d['size_mib'] // 1024} GiB volume)", "",
-             "`python -m bench.data_path`: nbdcopy writes then reads the volume in sequential 1 MiB requests, one "
-             "connection and one request in flight, through the volume's NBD export (nbdkit) and directly on its "
-             f"file; {_runs(d['runs'])}, the two taking turns. Writes end with a flush; reads are {cold}.", ""]
+             "`python -m bench.data_path`: nbdcopy writes then reads the volume in sequential 1 MiB requests on one "
+             "connection, through the volume's NBD export (nbdkit) and directly on its file, with "
+             f"{queued} requests in flight (as QEMU's NBD client keeps them) and with one; {_runs(d['runs'])}, the "
+             f"two taking turns. Writes end with a flush; reads are {cold}.", ""]
+
+    def verdict(ratio: float) -> str:
+        return "met" if ratio >= target else "missed"
+
+    rows = []
+    for depth, level in d["depths"].items():
+        for kind in ("write", "read"):
+            rows.append([kind, depth, f"{level[f'{kind}_direct']:.0f}", f"{level[f'{kind}_nbd']:.0f}",
+                         f"{level[f'{kind}_ratio']:.2f}", f">= {target:.2f}: {verdict(level[f'{kind}_ratio'])}"])
     warm = d["warm_read_nbd"] / d["warm_read_direct"]
-    rows = [[kind, f"{d[f'{kind}_direct']:.0f}", f"{d[f'{kind}_nbd']:.0f}", f"{d[f'{kind}_ratio']:.2f}",
-             f">= {target:.2f}: {'met' if d[f'{kind}_ratio'] >= target else 'MISSED'}"] for kind in ("write", "read")]
-    rows.append(["read, warm (page cache)", f"{d['warm_read_direct']:.0f}", f"{d['warm_read_nbd']:.0f}",
+    rows.append(["read, warm (page cache)", "1", f"{d['warm_read_direct']:.0f}", f"{d['warm_read_nbd']:.0f}",
                  f"{warm:.2f}", "for information"])
-    lines += _table(["", "direct MiB/s", "NBD MiB/s", "NBD/direct", "target"], rows)
-    lines.append(f"- **NBD/direct, cold reads: {d['read_ratio']:.2f}** (target >= {target:.2f}: "
-                 f"{'met' if d['read_ratio'] >= target else 'missed'}); **writes: {d['write_ratio']:.2f}** "
-                 f"({'met' if d['write_ratio'] >= target else 'missed'}). With one request in flight, NBD reads "
-                 "are bounded by the copies each reply takes (Profiles, below); the ratio moves with the direct "
-                 "figure, which depends on the disk's cache.")
+    lines += _table(["", "in flight", "direct MiB/s", "NBD MiB/s", "NBD/direct", "target"], rows)
+    queued_level, single = d["depths"][str(queued)], d["depths"]["1"]
+    lines.append(f"- **NBD/direct with {queued} requests in flight: reads {queued_level['read_ratio']:.2f}, writes "
+                 f"{queued_level['write_ratio']:.2f}** (target >= {target:.2f}: "
+                 f"{'met' if queued_level['met'] else 'missed'}).")
+    lines.append(f"- With one request in flight: reads {single['read_ratio']:.2f} "
+                 f"({verdict(single['read_ratio'])}), writes {single['write_ratio']:.2f} "
+                 f"({verdict(single['write_ratio'])}). Each request then waits out a whole round trip and the copies "
+                 "it takes, which the disk's readahead cannot hide (Profiles, below); the ratio also moves with the "
+                 "direct figure, which depends on the disk's cache.")
     lines += ["", "Cold reads with several connections at once (nbdcopy `--connections=N --threads=N`, each "
               "connection reading its share of the volume, one request in flight each):", ""]
     lines += _table(["connections", "direct MiB/s", "NBD MiB/s", "NBD/direct"],
@@ -131,6 +149,30 @@ def sweep(w: dict) -> list[str]:
     return lines + ["![Throughput against concurrency](benchmarks/throughput_vs_concurrency.png)", ""]
 
 
+def control_plane(c: dict) -> list[str]:
+    seq = c["sequential"]["latency_ms"]
+    lines = ["## Control plane", "",
+             "`python -m bench.control_plane`: through the gateway on loopback, each long operation its call "
+             "followed by WaitOperation, which returns when the resource's event arrives. The client runs on the "
+             "same machine as Ember.", "",
+             *_table(["", "p50 ms", "p95 ms", "p99 ms", "target"],
+                     [[f"create -> available, {c['sequential']['creates']} one after another", f"{seq['p50']:.1f}",
+                       f"{seq['p95']:.1f}", f"{seq['p99']:.1f}",
+                       f"p50 <= {TARGET_P50_MS:g} ms: {'met' if seq['p50'] <= TARGET_P50_MS else 'MISSED'}"]]
+                     + [[name.replace("_", " "), f"{cuts['p50']:.1f}", f"{cuts['p95']:.1f}", f"{cuts['p99']:.1f}", ""]
+                        for name, cuts in c["round_trips_ms"].items()])]
+    rows = []
+    for run in c["concurrent"]:
+        verdict = ""
+        if run["clients"] == TARGET_CLIENTS:
+            met = run["creates_per_s"] >= TARGET_CREATES_PER_S
+            verdict = (f">= {TARGET_CREATES_PER_S:g}/s: {'met' if met else 'MISSED'} "
+                       f"({run['creates_per_s'] / TARGET_CREATES_PER_S:.2f}x)")
+        rows.append([str(run["clients"]), f"{run['creates_per_s']:.0f}", f"{run['create_latency_ms']['p50']:.1f}",
+                     f"{run['create_latency_ms']['p99']:.1f}", f"{run['deletes_per_s']:.0f}", verdict])
+    return lines + _table(["clients", "creates/s", "create p50 ms", "create p99 ms", "deletes/s", "target"], rows)
+
+
 def document(figures: dict, profiles: str) -> str:
     run = figures["run"]
     lines = ["# Benchmarks", "",
@@ -141,9 +183,10 @@ def document(figures: dict, profiles: str) -> str:
              + (" **Quick run:** tiny sizes and one run each, to check the report works; these figures say "
                 "little about Ember." if run["quick"] else ""), ""]
     lines += machine(figures["machine"], run)
-    lines += backup(figures["backup"])
+    lines += backup(figures["backup"], figures["backup_over_nbd"])
     lines += data_path(figures["data_path"])
     lines += snapshot(figures["snapshot"])
     lines += sweep(figures["sweep"])
+    lines += control_plane(figures["control_plane"])
     lines += ["## Profiles", "", profiles.strip(), ""]
     return "\n".join(lines)

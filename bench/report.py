@@ -1,8 +1,9 @@
-"""One command for the data-plane benchmarks: describes the machine, runs
-the backup, NBD data-path and snapshot benchmarks and the sweeps over
-workload size and concurrency, and writes docs/benchmarks.md with its plots
-and the raw figures (docs/benchmarks/figures.json). The Profiles section is
-copied from bench/profiles.md, written by hand, so that it survives.
+"""One command for the benchmarks: describes the machine, runs the backup
+(local and over NBD), NBD data-path and snapshot benchmarks, the sweeps over
+workload size and concurrency, and the control-plane benchmark, and writes
+docs/benchmarks.md with its plots and the raw figures
+(docs/benchmarks/figures.json). The Profiles section is copied from
+bench/profiles.md, written by hand, so that it survives.
 
     python -m bench.report [--quick] [--out DIR]
 
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from bench import backup, data_path, machine, plots, render, snapshot, sweep
+from bench import backup, control_plane, data_path, machine, plots, render, snapshot, sweep
 
 MIB = 1024 * 1024
 HERE = pathlib.Path(__file__).resolve().parent
@@ -41,19 +42,27 @@ class Plan:
     concurrency: tuple[int, ...]
     concurrency_mib: int
     sweep_runs: int
+    # Control plane: sequential creates, seconds per client count, client counts, round trips.
+    creates: int
+    seconds: float
+    clients: tuple[int, ...]
+    round_trips: int
 
 
 # The sweep's runs each fill new volumes, hence fewer of them.
 FULL = Plan(backup_mib=2048, data_path_gib=1, runs=5, readers=(1, 2, 4), sizes_mib=(256, 1024, 2048),
-            concurrency=(1, 2, 4), concurrency_mib=512, sweep_runs=3)
+            concurrency=(1, 2, 4), concurrency_mib=512, sweep_runs=3, creates=200, seconds=5.0, clients=(1, 8, 32),
+            round_trips=30)
 # Volumes come in whole GiB, so the data path keeps its 1 GiB volume; the
 # rest shrinks to a few MiB.
 QUICK = Plan(backup_mib=64, data_path_gib=1, runs=1, readers=(1, 2), sizes_mib=(32, 64), concurrency=(1, 2),
-             concurrency_mib=32, sweep_runs=1)
+             concurrency_mib=32, sweep_runs=1, creates=10, seconds=1.0, clients=(1, 8), round_trips=2)
 
 
 def step(title: str, work, show):
     print(f"\n== {title}", flush=True)
+    # Each step starts with what the last one wrote on the disk.
+    os.sync()
     started = time.perf_counter()
     figures = work()
     show(figures)
@@ -66,9 +75,20 @@ def run(plan: Plan) -> dict:
     if missing:
         raise SystemExit(f"the NBD benchmark needs {' and '.join(missing)} (apt-get install nbdkit libnbd-bin)")
     figures = {"machine": machine.describe(pathlib.Path(tempfile.gettempdir()))}
+    # First, while the page cache holds nothing dirty: the control plane
+    # fsyncs every commit, and the gigabytes the data-plane benchmarks
+    # write would otherwise still be going to the disk under it.
+    figures["control_plane"] = step("control plane",
+                                    lambda: control_plane.measure_here(plan.creates, plan.seconds, plan.clients,
+                                                                       plan.round_trips),
+                                    lambda f: print(control_plane.report(f)))
+    control_plane.save(figures["control_plane"])
     backup_size = plan.backup_mib * MIB
     figures["backup"] = step(f"backup ({plan.backup_mib} MiB)", lambda: backup.measure(backup_size),
                              lambda f: backup.report(backup_size, f))
+    figures["backup_over_nbd"] = step(f"backup over NBD ({plan.backup_mib} MiB)",
+                                      lambda: backup.measure(backup_size, compare=False, over_nbd=True),
+                                      lambda f: backup.report(backup_size, f))
     figures["data_path"] = step(f"NBD data path ({plan.data_path_gib} GiB)",
                                 lambda: data_path.measure(plan.data_path_gib, plan.runs, plan.readers),
                                 data_path.report)

@@ -1,4 +1,4 @@
-"""`python -m bench.report --quick` runs every data-plane benchmark end to end
+"""`python -m bench.report --quick` runs every benchmark end to end
 and writes the report; what the figures are is the report's business, only
 that each is there, a number, and drawn is this test's."""
 
@@ -88,9 +88,22 @@ def test_quick_report_describes_the_machine_and_every_measurement_with_ratios_an
         if shutil.which(tool):
             assert re.search(rf"\*\*Ember / {tool}:\*\* full backup \d+\.\d\dx .* restore \d+\.\d\dx", backup), tool
     data_path = next(body for title, body in by_title.items() if title.startswith("NBD data path"))
-    assert re.search(r"\*\*NBD/direct, cold reads: \d+\.\d\d\*\* \(target >= 0\.80: (met|missed)\)", data_path)
-    assert re.search(r"\*\*writes: \d+\.\d\d\*\*", data_path)
+    assert re.search(r"\*\*NBD/direct with 16 requests in flight: reads \d+\.\d\d, writes \d+\.\d\d\*\* "
+                     r"\(target >= 0\.80: (met|missed)\)", data_path)
+    assert re.search(r"With one request in flight: reads \d+\.\d\d \((met|missed)\), writes \d+\.\d\d", data_path)
+    depths = tables(data_path)[0]
+    assert [(row[""], row["in flight"]) for row in depths] == [
+        ("write", "16"), ("read", "16"), ("write", "1"), ("read", "1"), ("read, warm (page cache)", "1")]
     assert [row["connections"] for row in tables(data_path)[1]] == ["1", "2"]
+    assert "ember over NBD" in [row["tool"] for row in tables(backup)[0]]
+
+    control = by_title["Control plane"]
+    latencies, rates = tables(control)
+    assert [row[""] for row in latencies] == ["create -> available, 10 one after another", "attach detach",
+                                              "snapshot create delete", "backup empty volume"]
+    assert all(float(row["p50 ms"]) > 0 for row in latencies)
+    assert re.fullmatch(r"p50 <= 20 ms: (met|MISSED)", latencies[0]["target"])
+    assert [row["clients"] for row in rates] == ["1", "8"] and all(float(row["creates/s"]) > 0 for row in rates)
 
     for plot in PLOTS:
         assert f"](benchmarks/{plot})" in markdown, plot
@@ -100,5 +113,5 @@ def test_quick_report_describes_the_machine_and_every_measurement_with_ratios_an
     profiles = (pathlib.Path(__file__).parents[2] / "bench" / "profiles.md").read_text().strip()
     assert by_title["Profiles"].strip() == profiles
     figures = json.loads((tmp_path / "benchmarks" / "figures.json").read_text())
-    assert {"machine", "backup", "data_path", "snapshot", "sweep", "run"} <= set(figures)
+    assert {"machine", "backup", "backup_over_nbd", "data_path", "snapshot", "sweep", "control_plane", "run"} <= set(figures)
     assert figures["run"]["quick"] is True
