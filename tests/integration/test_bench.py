@@ -29,7 +29,7 @@ def test_control_plane_benchmark_reports_every_figure(tmp_path):
 def test_backup_benchmark_restores_what_it_backed_up_and_reports_its_figures(tmp_path):
     out = tmp_path / "backup.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.backup", "--size-gib", "1", "--no-compare", "--json", str(out)],
+        [sys.executable, "-m", "bench.backup", "--size-mib", "256", "--no-compare", "--json", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr
@@ -38,4 +38,4 @@ def test_backup_benchmark_restores_what_it_backed_up_and_reports_its_figures(tmp
     ember = figures["ember"]
     assert ember["same"] is True
     assert ember["full_bytes"] > 0 and 0 < ember["incremental_bytes"] < ember["full_bytes"]
-    assert figures["changed_bytes"] == 1024**3 // 100 // 4096 * 4096
+    assert figures["size_mib"] == 256 and figures["changed_bytes"] == 256 * 1024**2 // 100 // 4096 * 4096
