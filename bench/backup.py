@@ -209,6 +209,7 @@ def other_tool(tool: str, root: pathlib.Path, volume: pathlib.Path, later) -> di
 
 
 COMMANDS = {"restic": restic_commands, "borg": borg_commands}
+TOOLS = ("ember", *COMMANDS)
 
 
 def report(size: int, figures: dict) -> None:
@@ -217,7 +218,7 @@ def report(size: int, figures: dict) -> None:
           f"{figures['changed_bytes'] / MIB:.1f} MiB changed in {figures['change_kib']} KiB blocks\n")
     print(f"{'':<8}{'full s':>8}{'MiB/s':>8}{'stored MiB':>12}{'incr s':>8}{'incr/full':>10}"
           f"{'incr MiB':>10}{'incr %':>8}{'restore s':>11}{'MiB/s':>8}")
-    for tool in ("ember", "restic", "borg"):
+    for tool in TOOLS:
         f = figures.get(tool)
         if not f:
             print(f"{tool:<8}not measured")

@@ -136,6 +136,7 @@ def measure(size_gb: int = 1, runs: int = 5, readers: tuple[int, ...] = ()) -> d
                                    cold=cold, requests=depth))
                 for kind in ("write", "read"):
                     level[f"{kind}_ratio"] = level[f"{kind}_nbd"] / level[f"{kind}_direct"]
+                level["met"] = all(level[f"{kind}_ratio"] >= TARGET_RATIO for kind in ("write", "read"))
                 figures["depths"][str(depth)] = level
             figures.update(rates(size, runs, {"warm_read_direct": (path, "null:"), "warm_read_nbd": (uri, "null:")}))
             figures["readers"] = []
@@ -154,8 +155,6 @@ def measure(size_gb: int = 1, runs: int = 5, readers: tuple[int, ...] = ()) -> d
                 mesh.stop()
     figures["target_ratio"] = TARGET_RATIO
     figures["queued"] = QUEUED
-    for depth, level in figures["depths"].items():
-        level["met"] = all(level[f"{kind}_ratio"] >= TARGET_RATIO for kind in ("write", "read"))
     figures["met"] = figures["depths"][str(QUEUED)]["met"]
     return figures
 

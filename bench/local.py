@@ -21,12 +21,6 @@ def local_ember(root: pathlib.Path, backup_over_nbd: bool = False) -> tuple[laun
         root, {"EMBER_AUTH_SECRET": secret, "EMBER_QUOTA_VOLUMES": "-1", "EMBER_QUOTA_GIGABYTES": "-1",
                "EMBER_QUOTA_BACKUPS": "-1", "EMBER_QUOTA_BACKUP_GIGABYTES": "-1"}
     )
-    if backup_over_nbd:
-        mesh.start_nats()
-        for module in launcher.SERVICES:
-            host = {"EMBER_HOST": BACKUP_HOST} if module == "backup" else {}
-            mesh.start(module, EMBER_LISTEN="127.0.0.1:0", **host)
-    else:
-        mesh.start_all()
+    mesh.start_all(extra={"backup": {"EMBER_HOST": BACKUP_HOST}} if backup_over_nbd else None)
     token = auth.create_token(auth.Identity("bench", "bench"), secret.encode(), 3600)
     return mesh, token

@@ -9,8 +9,7 @@ import pathlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-MIB = 1024 * 1024
-TOOLS = ("ember", "restic", "borg")
+from bench.backup import TOOLS
 
 
 def _figure(panels: int) -> tuple[Figure, list]:

@@ -3,9 +3,8 @@ beside it and the hand-written profiles."""
 
 from __future__ import annotations
 
+from bench.backup import TOOLS
 from bench.control_plane import TARGET_CLIENTS, TARGET_CREATES_PER_S, TARGET_P50_MS
-
-TOOLS = ("ember", "restic", "borg")
 
 
 def _table(header: list[str], rows: list[list[str]], numbers: bool = True) -> list[str]:

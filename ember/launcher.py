@@ -311,13 +311,15 @@ class Mesh:
             self.gateway = proc.address
         return proc
 
-    def start_all(self, gateway_listen: str = "127.0.0.1:0") -> "Mesh":
-        """nats-server (unless running), then one of each service; only the
-        gateway may get a fixed address."""
+    def start_all(self, gateway_listen: str = "127.0.0.1:0", extra: dict[str, dict[str, str]] | None = None) -> "Mesh":
+        """nats-server (unless running), then one of each service, each with
+        the settings `extra` gives it by module name; only the gateway may
+        get a fixed address."""
         if self.nats is None:
             self.start_nats()
         for module in SERVICES:
-            self.start(module, EMBER_LISTEN=gateway_listen if module == "api_gateway" else "127.0.0.1:0")
+            listen = gateway_listen if module == "api_gateway" else "127.0.0.1:0"
+            self.start(module, **{"EMBER_LISTEN": listen, **(extra or {}).get(module, {})})
         return self
 
     def stop(self) -> list[str]:
