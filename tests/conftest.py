@@ -1,11 +1,10 @@
 """Fixtures of the integration and e2e tests: Embers to test against, each
 test running once on SQLite and once on PostgreSQL (CI requires both)."""
 
-import os
-
 import pytest
 
-from tests.harness import SQLITE, Cluster
+from tests import prerequisites
+from tests.harness import SQLITE, Cluster, running
 from tests.postgres import Postgres, binaries
 
 DATABASES = ("sqlite", "postgresql")
@@ -19,9 +18,8 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def postgres_server():
     if binaries() is None:
-        if os.environ.get("EMBER_REQUIRE_POSTGRES"):
-            pytest.fail("EMBER_REQUIRE_POSTGRES is set but no PostgreSQL binaries were found")
-        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql)")
+        prerequisites.missing("PostgreSQL is not installed here (apt-get install postgresql)",
+                              "EMBER_REQUIRE_POSTGRES")
     server = Postgres().start()
     try:
         yield server
@@ -39,12 +37,8 @@ def db_backend(request):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, db_backend):
     """One Ember per test module; tests keep to their own projects."""
-    c = Cluster(tmp_path_factory.mktemp("ember"), db_backend)
-    try:
-        c.start_all()
+    with running(tmp_path_factory.mktemp("ember"), db_backend) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@ as its own process on an ephemeral port, one data directory per cluster."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import secrets
 import signal
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -106,6 +108,17 @@ class Cluster(launcher.Mesh):
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.log()[-4000:]}" for p in self.processes)
+
+
+@contextlib.contextmanager
+def running(root: pathlib.Path, database=SQLITE, **settings: str) -> Iterator[Cluster]:
+    """A started Cluster, stopped when the block ends."""
+    cluster = Cluster(root, database, **settings)
+    try:
+        cluster.start_all()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class Client:

@@ -4,12 +4,11 @@ with the reason, except where EMBER_REQUIRE_NBD is set (CI)."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 import subprocess
 
-import pytest
+from tests import prerequisites
 
 TOOLS = ("nbdkit", "nbdcopy", "nbdinfo")
 
@@ -18,10 +17,8 @@ def require_tools() -> None:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if not missing:
         return
-    reason = f"NBD tests need {', '.join(missing)} (apt-get install nbdkit libnbd-bin)"
-    if os.environ.get("EMBER_REQUIRE_NBD"):
-        pytest.fail(f"EMBER_REQUIRE_NBD is set but {reason}")
-    pytest.skip(reason)
+    prerequisites.missing(f"NBD tests need {', '.join(missing)} (apt-get install nbdkit libnbd-bin)",
+                          "EMBER_REQUIRE_NBD")
 
 
 def write(source: pathlib.Path, uri: str) -> subprocess.CompletedProcess:

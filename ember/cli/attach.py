@@ -48,26 +48,34 @@ def probe(info: attachment_pb2.ConnectionInfo) -> None:
         raise CliError(f"the export {where} does not answer: {done.stderr.strip()}")
 
 
+def attach_volume(stub, metadata, volume_id: str, instance_id: str, host: attachment_pb2.Connector,
+                  read_only: bool) -> attachment_pb2.Attachment:
+    """Cinder's attach from the compute side: reserve with this host's
+    connector, check that the export answers, complete. An export that does
+    not answer is given back before the error is raised."""
+    mode = attachment_pb2.ATTACH_MODE_RO if read_only else attachment_pb2.ATTACH_MODE_RW
+    attachment = stub.CreateAttachment(
+        attachment_pb2.CreateAttachmentRequest(
+            volume_id=volume_id, instance_id=instance_id, connector=host, mode=mode
+        ),
+        metadata=metadata, timeout=60,
+    )
+    try:
+        probe(attachment.connection_info)
+    except CliError:
+        stub.DeleteAttachment(attachment_pb2.DeleteAttachmentRequest(attachment_id=attachment.id),
+                              metadata=metadata, timeout=60)
+        raise
+    return stub.CompleteAttachment(
+        attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id), metadata=metadata, timeout=60
+    )
+
+
 def attach(args) -> None:
     channel, metadata = connect()
     stub = volume_pb2_grpc.VolumeServiceStub(channel)
-    mode = attachment_pb2.ATTACH_MODE_RO if args.read_only else attachment_pb2.ATTACH_MODE_RW
     try:
-        attachment = stub.CreateAttachment(
-            attachment_pb2.CreateAttachmentRequest(
-                volume_id=args.volume, instance_id=args.instance, connector=connector(args), mode=mode
-            ),
-            metadata=metadata, timeout=60,
-        )
-        try:
-            probe(attachment.connection_info)
-        except CliError:
-            stub.DeleteAttachment(attachment_pb2.DeleteAttachmentRequest(attachment_id=attachment.id),
-                                  metadata=metadata, timeout=60)
-            raise
-        attachment = stub.CompleteAttachment(
-            attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id), metadata=metadata, timeout=60
-        )
+        attachment = attach_volume(stub, metadata, args.volume, args.instance, connector(args), args.read_only)
     except grpc.RpcError as error:
         raise CliError(describe(error))
     if args.json:
@@ -114,15 +122,20 @@ def detach(args) -> None:
     print(f"{args.attachment} detached")
 
 
+def add_connector_arguments(parser) -> None:
+    """How this compute host connects: its name, address and transports."""
+    parser.add_argument("--read-only", action="store_true", help="attach read-only")
+    parser.add_argument("--host", default=config.default_host(), help="this compute host's name (default %(default)s)")
+    parser.add_argument("--ip", default="127.0.0.1", help="this compute host's address")
+    parser.add_argument("--transport", action="append", choices=["local", "nbd"],
+                        help="a transport this host can use, in order of preference (default: local, then nbd)")
+
+
 def add_parser(commands) -> None:
     a = commands.add_parser("attach", help="attach a volume to an instance on this host")
     a.add_argument("volume", help="the volume's id")
     a.add_argument("--instance", required=True, help="the instance's id")
-    a.add_argument("--read-only", action="store_true", help="attach read-only")
-    a.add_argument("--host", default=config.default_host(), help="this compute host's name (default %(default)s)")
-    a.add_argument("--ip", default="127.0.0.1", help="this compute host's address")
-    a.add_argument("--transport", action="append", choices=["local", "nbd"],
-                   help="a transport this host can use, in order of preference (default: local, then nbd)")
+    add_connector_arguments(a)
     a.add_argument("--json", action="store_true", help="print the whole attachment as JSON")
     a.set_defaults(run=attach)
     d = commands.add_parser("detach", help="detach: delete an attachment")

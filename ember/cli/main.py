@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ember import config
-from ember.cli import attach, backups, snapshots, status, tokens, up, volumes
+from ember.cli import attach, backups, instance, snapshots, status, tokens, up, volumes
 
 
 def parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def parser() -> argparse.ArgumentParser:
     tokens.add_parser(commands, settings_parent)
     volumes.add_parser(commands)
     attach.add_parser(commands)
+    instance.add_parser(commands)
     snapshots.add_parser(commands)
     backups.add_parser(commands)
     status.add_parser(commands)

@@ -4,7 +4,6 @@ nothing against main."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 import subprocess
@@ -12,15 +11,15 @@ import sys
 
 import pytest
 
+from tests import prerequisites
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def npm():
     if shutil.which("npm") is None:
-        if os.environ.get("EMBER_REQUIRE_NODE"):
-            pytest.fail("EMBER_REQUIRE_NODE is set but npm is missing")
-        pytest.skip("npm is not installed here (apt-get install npm)")
+        prerequisites.missing("npm is not installed here (apt-get install npm)", "EMBER_REQUIRE_NODE")
 
 
 def against() -> str:

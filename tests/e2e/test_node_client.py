@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from ember.v1 import backup_pb2, volume_pb2
+from tests import prerequisites
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "node"
 
@@ -22,9 +23,7 @@ EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "node"
 def node():
     found = shutil.which("node"), shutil.which("npm")
     if None in found:
-        if os.environ.get("EMBER_REQUIRE_NODE"):
-            pytest.fail("EMBER_REQUIRE_NODE is set but node or npm is missing")
-        pytest.skip("Node.js is not installed here (apt-get install nodejs npm)")
+        prerequisites.missing("Node.js is not installed here (apt-get install nodejs npm)", "EMBER_REQUIRE_NODE")
     if not (EXAMPLE / "node_modules" / "@grpc" / "grpc-js").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=EXAMPLE, check=True, timeout=600,
                        capture_output=True)

@@ -22,7 +22,7 @@ from api_gateway.proxy import PUBLIC_SERVICES
 from api_gateway.service import OPERATIONS_SERVICE
 from ember import db
 from ember.v1 import attachment_pb2, backup_pb2, snapshot_pb2, volume_pb2, volume_type_pb2
-from tests.harness import Cluster
+from tests.harness import running
 
 PROJECT = "fuzz"
 # Enough for CI to stay quick; EMBER_FUZZ_EXAMPLES=500 for a deeper search.
@@ -370,12 +370,8 @@ class Fuzz:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, db_backend):
     """The conftest's cluster, with a message size limit of its own."""
-    c = Cluster(tmp_path_factory.mktemp("ember"), db_backend, EMBER_MAX_MESSAGE_BYTES=str(MAX_MESSAGE_BYTES))
-    try:
-        c.start_all()
+    with running(tmp_path_factory.mktemp("ember"), db_backend, EMBER_MAX_MESSAGE_BYTES=str(MAX_MESSAGE_BYTES)) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(scope="module")
