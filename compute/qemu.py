@@ -150,6 +150,7 @@ def run(image: GuestImage, disk: Disk, command: str, run_dir: pathlib.Path, outp
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
         except FileNotFoundError:
+            initrd.unlink()
             raise GuestError(f"{QEMU} is not installed (apt-get install qemu-system-x86)")
     deadline = time.monotonic() + machine.timeout
     try:

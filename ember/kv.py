@@ -95,6 +95,14 @@ class Heartbeat:
                 log.exception("heartbeat %s failed", self.key)
             await asyncio.sleep(self.min_gap)
 
+    async def others(self, prefix: str) -> bool:
+        """Whether keys other than this one start with `prefix` (False if the bucket cannot say)."""
+        try:
+            keys = await self.kv.keys()
+        except Exception:
+            return False
+        return any(key.startswith(prefix) and key != self.key for key in keys)
+
     async def stop(self, remove: bool = True) -> None:
         self._stopped = True
         if self._task:

@@ -71,6 +71,15 @@ def pending_task(row: Operation) -> Task:
     return Task(row.task_subject, row.task_msg_id, row.task_payload)
 
 
+def republished(task: Task, claimed_at: datetime.datetime) -> Task:
+    """The task under a message id of its own for this re-publish (`claimed_at`
+    is the due time its claim replaced, so one claim gives one id). JetStream
+    drops a message whose id it stored within its duplicate window, and a
+    re-publish is needed exactly when the first copy was stored and then went
+    unfinished: with the original id it would be dropped for two minutes."""
+    return dataclasses.replace(task, msg_id=f"{task.msg_id}.retry-{claimed_at:%Y%m%dT%H%M%S%f}")
+
+
 def _claim_due(retry_after: float, limit: int = 100) -> list[Operation]:
     """Unfinished operations due for a re-publish, each claimed by pushing its
     next attempt back, so that several reconcilers do not publish it at once."""
@@ -122,8 +131,10 @@ class Reconciler:
                 log.warning("operation %s passed its deadline; failing it", row.id)
                 await self.expire(row)
             else:
-                log.info("re-publishing unfinished task %s on %s", row.task_msg_id, row.task_subject)
-                await publish(self.bus, pending_task(row))
+                task = republished(pending_task(row), row.publish_after)
+                log.info("re-publishing unfinished task %s on %s as %s", row.task_msg_id, row.task_subject,
+                         task.msg_id)
+                await publish(self.bus, task)
         return len(rows)
 
     async def _loop(self) -> None:

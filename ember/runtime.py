@@ -25,6 +25,13 @@ from ember.grpc_server import CallInterceptor, bearer_authenticator, internal_au
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
+# How long an instance keeps serving after it left the registry, when other
+# instances of its service are there to take its calls. The gateway's mirror
+# of the registry learns of the departure within milliseconds, but a call it
+# routed here meanwhile would otherwise arrive at a stopping server, and
+# grpc answers such calls CANCELLED (grpc/grpc#41785), which the gateway
+# cannot tell from a call the server began, so it cannot send it elsewhere.
+DRAIN_DELAY = 0.5
 SLOW_STOP = 1.0
 STOP_WITHIN = 12.0
 
@@ -115,10 +122,17 @@ class Runtime:
         self._heartbeat = kv.Heartbeat(registry, key, value, self.settings.registry_ttl / 3)
         await self._heartbeat.start()
 
+    async def _leave_registry(self) -> None:
+        others = await self._heartbeat.others(f"{self.service_name}.")
+        await self._heartbeat.stop()
+        if others:
+            log.info("left the registry; serving %.1fs more for calls already routed here", DRAIN_DELAY)
+            await asyncio.sleep(DRAIN_DELAY)
+
     async def close(self, service: Service) -> None:
         steps = [("health", self.health.enter_graceful_shutdown)]
         if self._heartbeat:
-            steps.append(("registry", self._heartbeat.stop))
+            steps.append(("registry", self._leave_registry))
         if self.server:
             steps.append(("gRPC server", lambda: self.server.stop(SHUTDOWN_GRACE)))
         steps.append((service.name, service.stop))

@@ -2,11 +2,15 @@
 worker runs, the gateway fails over, and idle services stop cleanly (the
 kill -9 cases are the fault matrix, test_fault_matrix.py)."""
 
+import asyncio
 import time
 
 import grpc
 import pytest
 
+from ember import launcher, outbox, subjects
+from ember.bus import Bus
+from ember.db import utcnow
 from ember.v1 import volume_pb2
 from tests.integration.errors_util import details
 
@@ -60,3 +64,27 @@ def test_services_stop_cleanly_after_idling(fresh_cluster):
     time.sleep(7)
     for proc in reversed(c.processes):
         assert proc.stop(timeout=10) == 0, f"{proc.name} did not exit cleanly:\n{proc.log()[-2000:]}"
+
+
+def test_jetstream_keeps_a_republished_task_it_would_drop_as_a_duplicate(tmp_path):
+    """The outbox re-publishes a task whose first copy was stored and then went
+    unfinished; under the first copy's id the stream would drop it."""
+    nats_server = launcher.start_nats(tmp_path, launcher.free_port())
+
+    async def stored_after_each_publish() -> list[int]:
+        bus = await Bus.connect(nats_server.address, "test")
+        try:
+            await bus.ensure_streams()
+            task = outbox.Task(subjects.scheduler_task("create"), "op-1", {"operation_id": "op-1"})
+            stored = []
+            for copy in (task, task, outbox.republished(task, utcnow())):
+                await bus.publish_task(copy.subject, copy.payload, copy.msg_id)
+                stored.append((await bus.js.stream_info(subjects.TASKS_STREAM)).state.messages)
+            return stored
+        finally:
+            await bus.close()
+
+    try:
+        assert asyncio.run(stored_after_each_publish()) == [1, 1, 2]
+    finally:
+        nats_server.stop()

@@ -154,6 +154,7 @@ def test_a_missing_qemu_says_what_to_install(tmp_path, monkeypatch):
     only_cpio_on_path(tmp_path, monkeypatch)
     with open(tmp_path / "out", "wb") as output, pytest.raises(qemu.GuestError, match="qemu-system-x86"):
         qemu.run(image(tmp_path), qemu.Disk("nbd", NBD_DATA, False), "true", tmp_path / "run", output)
+    assert not (tmp_path / "run" / "initrd").exists()
 
 
 def cached(tmp_path, init_sha256: str) -> pathlib.Path:

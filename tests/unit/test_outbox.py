@@ -51,9 +51,23 @@ async def test_reconciler_republishes_due_tasks_once_per_retry_window(database):
 
     reconciler = outbox.Reconciler(bus, retry_after=30, deadline=600, expire=expire)
     assert await reconciler.run_once() == 1
-    assert [msg_id for _, msg_id, _ in bus.published] == [due]
+    assert [msg_id.partition(".retry-")[0] for _, msg_id, _ in bus.published] == [due]
     assert await reconciler.run_once() == 0
     assert later not in expired and not expired
+
+
+async def test_each_republish_has_a_message_id_of_its_own(database):
+    """JetStream would drop a copy under an id it stored within its duplicate window."""
+    writer.start()
+    op_id = start_operation(-1)
+    reconciler = outbox.Reconciler(FakeBus(), retry_after=30, deadline=600, expire=None)
+    for _ in range(2):
+        Operation.update(publish_after=utcnow() - datetime.timedelta(seconds=1)).where(
+            Operation.id == op_id).execute()
+        assert await reconciler.run_once() == 1
+    ids = [msg_id for _, msg_id, _ in reconciler.bus.published]
+    assert len(set(ids)) == 2 and op_id not in ids
+    assert all(msg_id.startswith(f"{op_id}.retry-") for msg_id in ids)
 
 
 async def test_reconciler_expires_operations_past_their_deadline(database):

@@ -1,0 +1,62 @@
+"""A stopping instance leaves the registry first, then keeps serving for a
+moment while other instances of its service exist to take its calls."""
+
+import asyncio
+
+import nats.js.errors
+import pytest
+
+from ember import kv, runtime
+
+
+class Registry:
+    def __init__(self, *keys: str):
+        self.stored = list(keys)
+
+    async def keys(self):
+        if not self.stored:
+            raise nats.js.errors.NoKeysError
+        return list(self.stored)
+
+    async def put(self, key, value):
+        if key not in self.stored:
+            self.stored.append(key)
+
+    async def delete(self, key):
+        self.stored.remove(key)
+
+
+async def leave(registry: Registry, monkeypatch) -> bool:
+    """Whether the instance was still draining half a second after it began to leave."""
+    monkeypatch.setattr(runtime, "DRAIN_DELAY", 30.0)
+    instance = runtime.Runtime.__new__(runtime.Runtime)
+    instance.service_name = "volume"
+    instance._heartbeat = kv.Heartbeat(registry, "volume.me", lambda: asyncio.sleep(0, {}), interval=60)
+    await instance._heartbeat.start()
+    try:
+        await asyncio.wait_for(instance._leave_registry(), 0.5)
+    except asyncio.TimeoutError:
+        return True
+    return False
+
+
+async def test_an_instance_with_peers_drains_after_leaving(monkeypatch):
+    registry = Registry("volume.other", "scheduler.x")
+    assert await leave(registry, monkeypatch)
+    assert registry.stored == ["volume.other", "scheduler.x"]
+
+
+@pytest.mark.parametrize("keys", [(), ("scheduler.x", "volume-admin.y")])
+async def test_the_only_instance_of_its_service_stops_at_once(monkeypatch, keys):
+    registry = Registry(*keys)
+    assert not await leave(registry, monkeypatch)
+    assert "volume.me" not in registry.stored
+
+
+async def test_a_registry_that_cannot_list_its_keys_means_no_drain():
+    class Broken(Registry):
+        async def keys(self):
+            raise nats.errors.TimeoutError
+
+    beat = kv.Heartbeat(Broken("volume.other"), "volume.me", lambda: asyncio.sleep(0, {}), interval=60)
+    assert not await beat.others("volume.")
