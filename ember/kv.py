@@ -95,10 +95,11 @@ class Heartbeat:
                 log.exception("heartbeat %s failed", self.key)
             await asyncio.sleep(self.min_gap)
 
-    async def others(self, prefix: str) -> bool:
-        """Whether keys other than this one start with `prefix` (False if the bucket cannot say)."""
+    async def others(self, prefix: str, timeout: float = 1.0) -> bool:
+        """Whether keys other than this one start with `prefix` (False if the
+        bucket cannot say within `timeout`: NATS may be what is going away)."""
         try:
-            keys = await self.kv.keys()
+            keys = await asyncio.wait_for(self.kv.keys(), timeout)
         except Exception:
             return False
         return any(key.startswith(prefix) and key != self.key for key in keys)

@@ -20,7 +20,9 @@ import pytest
 
 from backup.repository import manifests
 from ember import launcher
-from ember.v1 import attachment_pb2, backup_pb2, quota_pb2, snapshot_pb2, volume_pb2
+from ember.v1 import (
+    attachment_pb2, backup_pb2, quota_pb2, snapshot_pb2, status_pb2, status_pb2_grpc, volume_pb2,
+)
 from tests.harness import Cluster
 
 MIB = 1024 * 1024
@@ -62,7 +64,30 @@ class Matrix:
         self.generation += 1
         if module == "api_gateway":
             env.setdefault("EMBER_LISTEN", self.gateway_listen)
-        return self.cluster.start(module, name=f"{module}#{self.generation}", **env)
+            return self.cluster.start(module, name=f"{module}#{self.generation}", **env)
+        started = self.cluster.start(module, name=f"{module}#{self.generation}", **env)
+        if any(p.name.startswith("api_gateway") and p.running for p in self.cluster.processes):
+            self.until_routed(started.address)
+        return started
+
+    def until_routed(self, address: str, patience: float = 15.0) -> None:
+        """The gateway learns of a new instance from the registry a moment
+        after it starts; a row's call made before then would find none."""
+        admin = self.cluster.client("matrix-admin", admin=True)
+        get_status = status_pb2_grpc.StatusServiceStub(admin.channel).GetStatus
+        deadline = time.monotonic() + patience
+        try:
+            while True:
+                try:
+                    listed = admin.call(get_status, status_pb2.GetStatusRequest()).instances
+                    if address in {instance.address for instance in listed}:
+                        return
+                except grpc.RpcError:
+                    pass
+                assert time.monotonic() < deadline, f"the gateway did not learn of {address} in {patience:g} s"
+                time.sleep(0.05)
+        finally:
+            admin.close()
 
     def restart_nats(self) -> None:
         self.cluster.nats.kill()

@@ -58,5 +58,10 @@ async def test_a_registry_that_cannot_list_its_keys_means_no_drain():
         async def keys(self):
             raise nats.errors.TimeoutError
 
-    beat = kv.Heartbeat(Broken("volume.other"), "volume.me", lambda: asyncio.sleep(0, {}), interval=60)
-    assert not await beat.others("volume.")
+    class Silent(Registry):
+        async def keys(self):
+            await asyncio.sleep(30)
+
+    for registry in (Broken("volume.other"), Silent("volume.other")):
+        beat = kv.Heartbeat(registry, "volume.me", lambda: asyncio.sleep(0, {}), interval=60)
+        assert not await asyncio.wait_for(beat.others("volume.", timeout=0.1), 5)
