@@ -58,12 +58,12 @@ def env(cluster, project: str) -> dict[str, str]:
     return {**os.environ, "EMBER_URL": cluster.gateway, "EMBER_TOKEN": cluster.token(project)}
 
 
-def instance_run(cluster, compute_dir, project, volume_id, *args) -> list[str]:
+def instance_run(compute_dir, volume_id, *args) -> list[str]:
     return [*EMBER, "instance", "run", "--volume", volume_id, "--data-dir", str(compute_dir), *args]
 
 
 def run_guest(cluster, compute_dir, project, volume_id, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(instance_run(cluster, compute_dir, project, volume_id, *args), capture_output=True,
+    return subprocess.run(instance_run(compute_dir, volume_id, *args), capture_output=True,
                           env=env(cluster, project), timeout=BOOT_TIMEOUT + 60)
 
 
@@ -160,7 +160,7 @@ class RunningGuest:
 
     def __init__(self, cluster, compute_dir, project, volume_id, instance):
         self.process = subprocess.Popen(
-            instance_run(cluster, compute_dir, project, volume_id, "--instance", instance, "--transport", "nbd",
+            instance_run(compute_dir, volume_id, "--instance", instance, "--transport", "nbd",
                          "--command", "echo guest-is-up; sleep 300"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(cluster, project),
         )
