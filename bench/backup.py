@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import pathlib
 import random
@@ -35,6 +34,7 @@ from google.protobuf import duration_pb2
 
 from backup.repository.format import CHUNK_SIZE
 from backup.volumes_io import FileVolume
+from bench import jsonfile
 from bench.local import local_ember
 from ember import config
 from ember.v1 import attachment_pb2, backup_pb2, backup_pb2_grpc, volume_pb2, volume_pb2_grpc
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = measure(size, args.change_kib, not args.no_compare, args.over_nbd)
     report(size, figures)
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        jsonfile.write(figures, args.json)
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import pathlib
 import platform
@@ -26,6 +25,7 @@ import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 
+from bench import jsonfile
 from bench.local import local_ember
 from ember.v1 import (
     attachment_pb2, backup_pb2, backup_pb2_grpc, snapshot_pb2, snapshot_pb2_grpc, volume_pb2, volume_pb2_grpc,
@@ -245,10 +245,7 @@ def measure_here(sequential: int = 200, seconds: float = 5.0, client_counts: tup
 
 
 def save(figures: dict, out: pathlib.Path | None = None) -> pathlib.Path:
-    out = out or RESULTS / f"control_plane-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    return out
+    return jsonfile.write(figures, out or RESULTS / f"control_plane-{time.strftime('%Y%m%d-%H%M%S')}.json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ reading its share, one request in flight each.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import statistics
@@ -30,6 +29,7 @@ import time
 
 import grpc
 
+from bench import jsonfile
 from bench.local import local_ember
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = measure(args.size_gb, args.runs, tuple(int(n) for n in args.readers.split(",") if n))
     report(figures)
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        jsonfile.write(figures, args.json)
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import os
 import pathlib
 import shutil
@@ -25,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from bench import backup, control_plane, data_path, machine, plots, render, snapshot, sweep
+from bench import backup, control_plane, data_path, jsonfile, machine, plots, render, snapshot, sweep
 
 MIB = 1024 * 1024
 HERE = pathlib.Path(__file__).resolve().parent
@@ -106,7 +105,7 @@ def write(figures: dict, out: pathlib.Path) -> pathlib.Path:
     plots.backup_tools(figures["backup"], assets / "backup_tools.png")
     plots.throughput_vs_size(figures["sweep"], assets / "throughput_vs_size.png")
     plots.throughput_vs_concurrency(figures["sweep"], figures["data_path"], assets / "throughput_vs_concurrency.png")
-    (assets / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    jsonfile.write(figures, assets / "figures.json")
     document = out / "benchmarks.md"
     profiles = PROFILES.read_text() if PROFILES.exists() else "No profiles recorded (bench/profiles.md is missing)."
     document.write_text(render.document(figures, profiles))

@@ -9,7 +9,6 @@ should be close to the second, far from the third.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import shutil
@@ -22,6 +21,7 @@ import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 
+from bench import jsonfile
 from bench.local import local_ember
 from ember import config
 from ember.v1 import attachment_pb2, snapshot_pb2, snapshot_pb2_grpc, volume_pb2, volume_pb2_grpc
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = measure(args.data_mib, args.runs)
     report(figures)
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        jsonfile.write(figures, args.json)
     return 0
 
 

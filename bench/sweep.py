@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import itertools
-import json
 import os
 import pathlib
 import statistics
@@ -24,6 +23,7 @@ import sys
 import tempfile
 import time
 
+from bench import jsonfile
 from bench.backup import MIB, Ember, fill, volume_gib
 from bench.local import local_ember
 from ember.v1 import backup_pb2, volume_pb2
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = measure(args.sizes_mib, args.concurrency, args.concurrency_mib, args.runs)
     report(figures)
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        jsonfile.write(figures, args.json)
     return 0
 
 
