@@ -3,6 +3,7 @@ moves, and stops once it is stuck, so that it can be redelivered."""
 
 import asyncio
 import datetime
+import time
 
 from backup import keepalive
 from backup.keepalive import KeepAlive
@@ -35,15 +36,17 @@ async def test_beats_while_the_work_moves_and_stops_when_it_is_stuck(database, m
     alive.lock = FakeLock()
     monkeypatch.setattr(keepalive, "STALL", 0.2)
     async with alive.running():
-        for _ in range(10):
+        deadline = time.monotonic() + 10
+        while len(working) < 5 and time.monotonic() < deadline:
             await asyncio.sleep(0.03)
             alive()
         assert len(working) >= 5
         assert Operation.get_by_id(op_id).publish_after > utcnow() + datetime.timedelta(seconds=50)
-        await asyncio.sleep(0.5)
-        stalled = len(working)
-        await asyncio.sleep(0.2)
-        assert len(working) == stalled, "a stuck task stops beating"
+        seen = None
+        while len(working) != seen and time.monotonic() < deadline:
+            seen = len(working)
+            await asyncio.sleep(keepalive.STALL + 0.3)
+        assert len(working) == seen, "a stuck task stops beating"
         # Read only once the beats stopped: mid-beat the message is
         # already touched while the lock's refresh is still in its thread.
-        assert alive.lock.refreshed == stalled
+        assert alive.lock.refreshed == seen
