@@ -85,20 +85,25 @@ def attach(args) -> None:
         print(target(attachment.connection_info))
 
 
+def attachments_of(stub, metadata, volume_id: str) -> list[attachment_pb2.Attachment]:
+    """Every page of the project's attachments (of one volume, if given)."""
+    found, token = [], ""
+    while True:
+        page = stub.ListAttachments(
+            attachment_pb2.ListAttachmentsRequest(volume_id=volume_id, page_size=1000, page_token=token),
+            metadata=metadata, timeout=30,
+        )
+        found.extend(page.attachments)
+        token = page.next_page_token
+        if not token:
+            return found
+
+
 def list_attachments(args) -> None:
     channel, metadata = connect()
     stub = volume_pb2_grpc.VolumeServiceStub(channel)
-    found, token = [], ""
     try:
-        while True:
-            page = stub.ListAttachments(
-                attachment_pb2.ListAttachmentsRequest(volume_id=args.volume or "", page_size=1000, page_token=token),
-                metadata=metadata, timeout=30,
-            )
-            found.extend(page.attachments)
-            token = page.next_page_token
-            if not token:
-                break
+        found = attachments_of(stub, metadata, args.volume or "")
     except grpc.RpcError as error:
         raise CliError(describe(error))
     if args.json:

@@ -64,8 +64,22 @@ def _detach(stub, metadata, attachment: attachment_pb2.Attachment) -> None:
             stub.DeleteAttachment(attachment_pb2.DeleteAttachmentRequest(attachment_id=attachment.id),
                                   metadata=metadata, timeout=60)
         except grpc.RpcError as error:
-            raise CliError(f"the guest stopped but detaching failed, run `ember detach {attachment.id}`: "
-                           f"{describe(error)}")
+            raise CliError(f"detaching failed, run `ember detach {attachment.id}`: {describe(error)}")
+
+
+def _attach(stub, metadata, volume: volume_pb2.Volume, instance: str, args) -> attachment_pb2.Attachment:
+    """attach_volume, except that an interrupt midway gives back what this
+    run reserved: the interrupted call may have made an attachment whose id
+    never reached us, so it is found by its volume and instance."""
+    held = {a.id for a in attach.attachments_of(stub, metadata, volume.id) if a.instance_id == instance}
+    try:
+        return attach.attach_volume(stub, metadata, volume.id, instance, attach.connector(args), args.read_only)
+    except KeyboardInterrupt:
+        with _uninterrupted():
+            for found in attach.attachments_of(stub, metadata, volume.id):
+                if found.instance_id == instance and found.id not in held:
+                    _detach(stub, metadata, found)
+        raise
 
 
 def run(args) -> None:
@@ -79,9 +93,12 @@ def run(args) -> None:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         volume = stub.GetVolume(volume_pb2.GetVolumeRequest(id=args.volume), metadata=metadata, timeout=30)
-        attachment = attach.attach_volume(stub, metadata, volume.id, instance, attach.connector(args), args.read_only)
+        attachment = _attach(stub, metadata, volume, instance, args)
     except grpc.RpcError as error:
         raise CliError(describe(error))
+    except KeyboardInterrupt:
+        print(f"instance {instance}: interrupted while attaching; nothing left attached", file=sys.stderr)
+        raise SystemExit(INTERRUPTED)
     info = attachment.connection_info
     disk = qemu.Disk(info.driver_volume_type, dict(info.data), read_only=info.access_mode == "ro",
                      shared=volume.multiattach, serial=volume.id)
