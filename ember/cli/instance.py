@@ -76,9 +76,14 @@ def _attach(stub, metadata, volume: volume_pb2.Volume, instance: str, args) -> a
         return attach.attach_volume(stub, metadata, volume.id, instance, attach.connector(args), args.read_only)
     except KeyboardInterrupt:
         with _uninterrupted():
-            for found in attach.attachments_of(stub, metadata, volume.id):
-                if found.instance_id == instance and found.id not in held:
-                    _detach(stub, metadata, found)
+            try:
+                reserved = [a for a in attach.attachments_of(stub, metadata, volume.id)
+                            if a.instance_id == instance and a.id not in held]
+            except grpc.RpcError as error:
+                raise CliError(f"interrupted while attaching, and could not look for the attachment it may have "
+                               f"made; see `ember attachment list --volume {volume.id}`: {describe(error)}")
+            for found in reserved:
+                _detach(stub, metadata, found)
         raise
 
 
