@@ -6,7 +6,6 @@ and the benchmarks run."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import os
 import pathlib
@@ -21,17 +20,10 @@ import time
 import nats
 import nats.errors
 
+from ember import orphans
+
 READY_TIMEOUT = 30.0
-PR_SET_PDEATHSIG = 1
 SERVICES = ("scheduler", "volume", "backup", "api_gateway")
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM when the process that started it dies,
-    so a killed `ember up` or test run leaves no orphans behind."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -120,12 +112,7 @@ def _launch_nats(name: str, conf: pathlib.Path, port: int, log_path: pathlib.Pat
     _check_free(port)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        popen = subprocess.Popen(
-            [nats_server_binary(), "-c", str(conf)], stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        popen = orphans.spawn([nats_server_binary(), "-c", str(conf)], log)
     proc = Process(name, popen, log_path, f"nats://127.0.0.1:{port}")
     _wait_port(proc, port)
     return proc
@@ -235,13 +222,7 @@ def start_service(
     log_path = log_dir / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", module, *(args or [])],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env={**os.environ, **env},
-            start_new_session=True, preexec_fn=_die_with_parent,
-        )
+        popen = orphans.spawn([sys.executable, "-m", module, *(args or [])], log, env={**os.environ, **env})
     proc = Process(name, popen, log_path)
     proc.address = _wait_ready(proc, "ready on ", READY_TIMEOUT)
     return proc
