@@ -19,7 +19,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 
 async def test_children_start_while_grpc_calls_are_in_flight():
-    # A preexec_fn crashed about a third of such children with SIGSEGV
+    # A preexec_fn crashed a quarter to a half of such children (SIGSEGV, SIGABRT)
     # before they could exec (grpc/grpc#43055).
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
