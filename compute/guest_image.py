@@ -4,7 +4,7 @@ busybox initramfs, built from Debian packages into <data dir>/guest/ once.
 Nothing is downloaded at run time: `apt-get download` fetches the packages
 from the host's own Debian mirror when the image is built, and every later
 run uses the cached files. The manifest records the package versions and the
-init script's hash; a changed init script means a rebuild."""
+hash of what /init does; a changed init script or module list means a rebuild."""
 
 from __future__ import annotations
 
@@ -55,7 +55,12 @@ class GuestImage:
 
 
 def _init_hash() -> str:
-    return hashlib.sha256(INIT.read_bytes()).hexdigest()
+    """What the guest's /init does: its script and the modules it loads."""
+    return hashlib.sha256(INIT.read_bytes() + _module_order().encode()).hexdigest()
+
+
+def _module_order() -> str:
+    return "".join(f"{name}\n" for name in MODULES)
 
 
 def image_dir(data_dir: pathlib.Path) -> pathlib.Path:
@@ -150,6 +155,7 @@ def _build(directory: pathlib.Path) -> GuestImage:
         shutil.copy2(busybox_tree / "bin" / "busybox", root / "bin" / "busybox")
         for name in MODULES:
             (root / "lib" / "modules" / f"{name}.ko").write_bytes(_module_bytes(_find_module(kernel_tree, name)))
+        (root / "lib" / "modules" / "order").write_text(_module_order())
         shutil.copy2(INIT, root / "init")
         (root / "init").chmod(0o755)
         manifest = {

@@ -7,7 +7,8 @@
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-for module in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+# In the order the image was built with (guest_image.MODULES): each needs the ones before it.
+for module in $(cat /lib/modules/order); do
     insmod "/lib/modules/$module.ko" || echo "ember-guest: cannot load $module" > /dev/console
 done
 # The disk appears once virtio_blk has probed it; that is not synchronous.

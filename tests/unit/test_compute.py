@@ -181,6 +181,13 @@ def test_an_image_with_another_init_or_a_missing_file_is_rebuilt(tmp_path, monke
     assert GuestImage.load(directory) is None
 
 
+def test_an_image_built_with_other_modules_is_rebuilt(tmp_path, monkeypatch):
+    # /init loads the modules in the order the image lists, so the list is part of what it does.
+    directory = cached(tmp_path, guest_image._init_hash())
+    monkeypatch.setattr(guest_image, "MODULES", guest_image.MODULES[:-1])
+    assert GuestImage.load(directory) is None
+
+
 def test_without_apt_the_build_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(guest_image.platform, "machine", lambda: "x86_64")
