@@ -62,11 +62,11 @@ class Matrix:
             if proc.name.partition("#")[0] == module and proc.running:
                 proc.stop()
         self.generation += 1
-        if module == "api_gateway":
+        gateway = module == "api_gateway"
+        if gateway:
             env.setdefault("EMBER_LISTEN", self.gateway_listen)
-            return self.cluster.start(module, name=f"{module}#{self.generation}", **env)
         started = self.cluster.start(module, name=f"{module}#{self.generation}", **env)
-        if any(p.name.startswith("api_gateway") and p.running for p in self.cluster.processes):
+        if not gateway and any(p.name.startswith("api_gateway") and p.running for p in self.cluster.processes):
             self.until_routed(started.address)
         return started
 
