@@ -5,7 +5,6 @@ ways, a read-only attachment is read-only inside the guest, and a running
 guest holds its volume against deletion and against a second writer unless
 the type allows multi-attach."""
 
-import hashlib
 import json
 import os
 import select
@@ -21,6 +20,7 @@ from ember.v1 import attachment_pb2, volume_pb2
 from tests import nbd
 from tests.harness import running
 from tests.integration.test_attachments import attach, detach, fails, volume_file
+from tests.integration.test_backups import digest
 from tests.qemu import require_tools
 
 MIB = 1024 * 1024
@@ -86,11 +86,6 @@ def assert_released(client, volume_id) -> None:
     assert list(listed.attachments) == []
 
 
-def digest(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 @pytest.fixture
 def known(tmp_path):
     path = tmp_path / "known.bin"
@@ -122,7 +117,7 @@ def test_guest_reads_the_hosts_data_and_the_host_reads_the_guests(cluster, compu
                      "--transport", transport, "--host", "host-a", "--command", command)
     assert done.returncode == 0, done.stderr.decode()
     out = done.stdout.decode()
-    assert hashlib.sha256(known.read_bytes()).hexdigest() in out
+    assert digest(known) in out
     assert f"serial={volume.id[:20]} ro=0 volume={volume.id}" in out
     assert f"over {transport}" in done.stderr.decode()
     assert_released(client, volume.id)
@@ -148,7 +143,7 @@ def test_a_read_only_guest_cannot_write(cluster, compute_dir, known):
                      "--host", "host-a", "--command", command)
     out = done.stdout.decode()
     assert done.returncode != 0, out
-    assert "ro=1" in out and hashlib.sha256(known.read_bytes()).hexdigest() in out
+    assert "ro=1" in out and digest(known) in out
     assert "Read-only file system" in out or "Operation not permitted" in out
     assert "rw over" not in done.stderr.decode() and "ro over local" in done.stderr.decode()
     assert_released(client, volume.id)
@@ -218,7 +213,7 @@ def test_a_multiattach_volume_is_shared_by_two_running_guests(cluster, compute_d
                            "--transport", "nbd", "--command",
                            'dd if="$EMBER_DISK" bs=1M count=4 2>/dev/null | sha256sum')
         assert second.returncode == 0, second.stderr.decode()
-        assert hashlib.sha256(known.read_bytes()).hexdigest() in second.stdout.decode()
+        assert digest(known) in second.stdout.decode()
         assert client.get(volume.id).status == volume_pb2.VOLUME_STATUS_IN_USE
         assert fails(client.delete, volume.id).code() == grpc.StatusCode.FAILED_PRECONDITION
     finally:
