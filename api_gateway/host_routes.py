@@ -17,12 +17,15 @@ _ATTACHMENT_HOST = Prepared(lambda: Attachment.select(Attachment.host).where(Att
 HOST_ROUTED = {
     "/ember.v1.VolumeService/CreateAttachment": (attachment_pb2.CreateAttachmentRequest, "volume_id", _VOLUME_HOST),
     "/ember.v1.VolumeService/UpdateAttachment": (attachment_pb2.UpdateAttachmentRequest, "attachment_id", _ATTACHMENT_HOST),
+    # Its host brings back an export that died before it completes.
+    "/ember.v1.VolumeService/CompleteAttachment": (
+        attachment_pb2.CompleteAttachmentRequest, "attachment_id", _ATTACHMENT_HOST),
     "/ember.v1.VolumeService/DeleteAttachment": (attachment_pb2.DeleteAttachmentRequest, "attachment_id", _ATTACHMENT_HOST),
     "/ember.v1.VolumeService/ForceDetach": (attachment_pb2.ForceDetachRequest, "attachment_id", _ATTACHMENT_HOST),
 }
-# Served by any instance while the host is away: the record goes, and the
-# host drops the export when it returns.
-ANY_HOST_WHEN_DOWN = {"/ember.v1.VolumeService/ForceDetach"}
+# Served by any instance while the host is away: the record changes, and the
+# host drops (or checks) the export when it returns.
+ANY_HOST_WHEN_DOWN = {"/ember.v1.VolumeService/ForceDetach", "/ember.v1.VolumeService/CompleteAttachment"}
 
 
 def storage_host(method: str, request: bytes) -> str:

@@ -1,5 +1,6 @@
 """StatusService on the gateway: the registered instances and their health
-checks, NATS and the task queues, and the database, gathered at once."""
+checks, NATS and the task queues, the database and the exports that fail,
+gathered at once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import peewee
 from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ember import config, subjects
+from ember import config, messages, subjects
+from ember.db import Attachment
 from ember.directory import Directory
 from ember.errors import PermissionDenied
 from ember.grpc_server import current_identity
@@ -41,6 +43,13 @@ def _ping(database: peewee.Database) -> None:
     database.execute_sql("SELECT 1").fetchone()
 
 
+def _failed_exports() -> list[status_pb2.FailedExport]:
+    rows = Attachment.select().where(Attachment.export_failed_at.is_null(False)).order_by(Attachment.export_failed_at)
+    return [status_pb2.FailedExport(attachment_id=a.id, volume_id=a.volume_id, instance_id=a.instance_id, host=a.host,
+                                    reason=a.status_detail, since=messages.timestamp(a.export_failed_at))
+            for a in rows]
+
+
 class StatusApi(status_pb2_grpc.StatusServiceServicer):
     def __init__(self, directory: Directory, bus, database: peewee.Database, database_url: str, registry_ttl: float):
         self.directory, self.bus, self.database = directory, bus, database
@@ -52,7 +61,10 @@ class StatusApi(status_pb2_grpc.StatusServiceServicer):
         now = timestamp_pb2.Timestamp()
         now.GetCurrentTime()
         instances, nats_status, database = await asyncio.gather(self._instances(), self._nats(), self._database())
-        return status_pb2.Status(time=now, instances=instances, nats=nats_status, database=database)
+        answer = status_pb2.Status(time=now, instances=instances, nats=nats_status, database=database)
+        if database.reachable:
+            answer.failed_exports.extend(await asyncio.to_thread(_failed_exports))
+        return answer
 
     async def _instances(self) -> list[status_pb2.ServiceInstance]:
         entries = sorted(self.directory.mirror.fresh("", self.registry_ttl).values(),

@@ -46,6 +46,10 @@ class Settings:
     max_over_subscription_ratio: float = _setting(20.0, "thin provisioning ratio")
     nbd_address: str = _setting("127.0.0.1", "address the NBD exports of this storage host listen on")
     nbdkit: str = _setting("nbdkit", "the nbdkit binary that serves NBD exports")
+    attachment_reserve_timeout: float = _setting(
+        900.0, "seconds an attachment may stay reserved or attaching without CompleteAttachment before its "
+        "storage host releases it (judged by the database's clock)")
+    export_retry_max: float = _setting(60.0, "longest wait, in seconds, between tries of an export that cannot be served")
     backend_failure_cooloff: float = _setting(60.0, "seconds a backend that failed a create is skipped")
     report_interval: float = _setting(5.0, "seconds between capacity reports")
     service_down_after: float = _setting(60.0, "a pool silent this long is never chosen")

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import peewee
 from playhouse import db_url
+from playhouse import migrate as schema_change
 from playhouse.shortcuts import ReconnectMixin
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,33 @@ class Attachment(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
     attached_at = peewee.DateTimeField(null=True)
+    # When it last entered reserved or attaching, by the database's clock (so
+    # that hosts with skewed clocks agree on its age): abandoned reservations
+    # are released from this.
+    pending_since = peewee.DateTimeField(null=True, index=True)
+    # Set while its storage host cannot serve its export; status_detail says why.
+    export_failed_at = peewee.DateTimeField(null=True)
+
+
+class AttachmentRequest(BaseModel):
+    """A CreateAttachment's request_id and what came of it, so that a retry
+    gets the same attachment, or the same error, and never a second one.
+    It outlives its attachment, for volume.attachment_requests.RETENTION."""
+
+    project_id = peewee.CharField(max_length=255)
+    request_id = peewee.CharField(max_length=36)
+    volume_id = peewee.CharField(max_length=36)
+    instance_id = peewee.CharField(max_length=255)
+    mode = peewee.CharField(max_length=2)
+    attachment_id = peewee.CharField(max_length=36, index=True)
+    # The error the request ended with (a failed export, a release), if any.
+    error_code = peewee.CharField(max_length=32, default="")
+    error_reason = peewee.CharField(max_length=64, default="")
+    error_message = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        primary_key = peewee.CompositeKey("project_id", "request_id")
 
 
 class Operation(BaseModel):
@@ -204,8 +232,23 @@ def _v1(db: peewee.Database) -> None:
     )
 
 
+def _v2(db: peewee.Database) -> None:
+    """Attachments: request ids, the age of a pending attachment, failed exports.
+    _v1 creates tables from today's models, so a new database has the columns already."""
+    have = {c.name for c in db.get_columns(Attachment._meta.table_name)}
+    migrator = schema_change.SchemaMigrator.from_database(db)
+    table = Attachment._meta.table_name
+    # add_column also makes the field's index.
+    for name in ("pending_since", "export_failed_at"):
+        if name not in have:
+            schema_change.migrate(migrator.add_column(table, name, Attachment._meta.fields[name]))
+    if "pending_since" not in have:
+        Attachment.update(pending_since=Attachment.updated_at).execute()
+    db.create_tables([AttachmentRequest], safe=True)
+
+
 # Append only: each entry upgrades the schema by one version, inside a transaction.
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -247,6 +290,16 @@ def connect(url: str) -> peewee.Database:
         db = db_url.connect(url)
     database.initialize(db)
     return db
+
+
+def database_now() -> datetime.datetime:
+    """The database server's time in UTC (naive, like utcnow): the one clock
+    every host agrees on, for ages that decide what to release."""
+    db = database.obj
+    if isinstance(db, peewee.SqliteDatabase):
+        text = db.execute_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").fetchone()[0]
+        return datetime.datetime.fromisoformat(text)
+    return db.execute_sql("SELECT CAST(clock_timestamp() AT TIME ZONE 'UTC' AS timestamp)").fetchone()[0]
 
 
 def current_version(db: peewee.Database) -> int:

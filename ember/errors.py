@@ -127,6 +127,15 @@ class Unimplemented(EmberError):
     default_reason = "NOT_SUPPORTED"
 
 
+class Recorded(EmberError):
+    """An error a request ended with, kept in the database by its code's name
+    and given again, the same, to the request's retries."""
+
+    def __init__(self, code_name: str, message: str, reason: str):
+        super().__init__(message, reason)
+        self.code = grpc.StatusCode[code_name]
+
+
 async def abort(context: grpc.aio.ServicerContext, error: EmberError) -> None:
     status = error.to_status()
     # abort() replaces trailing metadata set earlier, so the request id the

@@ -5,7 +5,6 @@ operation clears it (or its deadline fails it)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import logging
@@ -14,6 +13,7 @@ from typing import Any, Awaitable, Callable
 from ember import logs, writer
 from ember.bus import Bus
 from ember.db import Operation, utcnow, write_transaction
+from ember.periodic import Periodic
 from ember.prepared import Param, Prepared, params_for
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,10 @@ class Reconciler:
         interval: float = 2.0,
     ):
         self.bus, self.retry_after, self.deadline, self.expire = bus, retry_after, deadline, expire
-        self.interval = interval
-        self._task: asyncio.Task | None = None
+        self._periodic = Periodic("outbox reconciliation", interval, self.run_once)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+        self._periodic.start()
 
     async def run_once(self) -> int:
         rows = await writer.run(_claim_due, self.retry_after)
@@ -137,15 +136,5 @@ class Reconciler:
                 await publish(self.bus, task)
         return len(rows)
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("outbox reconciliation failed")
-
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._periodic.stop()

@@ -71,6 +71,25 @@ def _add(project_id: str, resource: str, delta: int, limit: int = UNLIMITED) -> 
     return _ADD_WITHIN.execute(project=project_id, resource=resource, delta=delta, limit=limit) == 1
 
 
+def _count(project_id: str, resource: str, delta: int, limit: int) -> int | None:
+    """Adds `delta` to the usage unless that passes `limit`: None once added,
+    else what is in use. Under PostgreSQL each statement sees what committed
+    before it, so the usage row may be made or changed by a concurrent
+    transaction between ours: a refused add is tried again while the
+    numbers it then sees allow it."""
+    used = 0
+    for _ in range(3):
+        if _add(project_id, resource, delta, limit):
+            return None
+        used = QuotaUsage.select(QuotaUsage.in_use).where(_row(project_id, resource)).scalar()
+        if used is None:
+            QuotaUsage.insert(project_id=project_id, resource=resource, in_use=0).on_conflict_ignore().execute()
+            used = 0
+        elif limit != UNLIMITED and used + delta > limit:
+            return used
+    return used
+
+
 def reserve(
     project_id: str, deltas: dict[str, int], limits: dict[str, int], labels: dict[str, str] | None = None
 ) -> None:
@@ -80,14 +99,9 @@ def reserve(
     Call inside the write transaction that creates what is counted."""
     for resource, delta in deltas.items():
         limit = limits.get(resource, UNLIMITED)
-        if _add(project_id, resource, delta, limit):
-            continue
-        used = QuotaUsage.select(QuotaUsage.in_use).where(_row(project_id, resource)).scalar()
+        used = _count(project_id, resource, delta, limit)
         if used is None:
-            QuotaUsage.insert(project_id=project_id, resource=resource, in_use=0).on_conflict_ignore().execute()
-            if _add(project_id, resource, delta, limit):
-                continue
-            used = 0
+            continue
         label = (labels or {}).get(resource, resource)
         raise ResourceExhausted(
             f"project {project_id} has {used} of its {limit} {UNITS.get(label, label)} quota in use; "

@@ -59,6 +59,10 @@ ATTACHMENT_ATTACHING = "attaching"
 ATTACHMENT_ATTACHED = "attached"
 ATTACHMENT_DETACHING = "detaching"
 ATTACHMENT_ERROR_ATTACHING = "error_attaching"
+# Attachments that hold their volume without being completed yet, and those
+# whose export must run once it is recorded.
+PENDING = frozenset({ATTACHMENT_RESERVED, ATTACHMENT_ATTACHING})
+EXPORTED = frozenset({ATTACHMENT_ATTACHING, ATTACHMENT_ATTACHED})
 _BY_ATTACHMENT = (
     (ATTACHMENT_ATTACHED, IN_USE),
     (ATTACHMENT_ATTACHING, ATTACHING),

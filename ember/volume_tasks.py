@@ -14,6 +14,7 @@ from ember.errors import EmberError
 RESOURCE = "volumes"
 SNAPSHOTS = "snapshots"
 BACKUPS = "backups"
+ATTACHMENTS = "attachments"
 # verb -> (status while the task runs, status when it fails)
 VOLUME_FAILURES = {
     "create": (states.CREATING, states.ERROR),

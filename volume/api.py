@@ -16,6 +16,7 @@ from ember.pagination import page_size
 from ember.v1 import volume_pb2, volume_pb2_grpc
 from volume import admin, deletion, extend, manager, started, validation, watch
 from volume.attachment_api import AttachmentEndpoints
+from volume.attachment_keeper import AttachmentKeeper
 from volume.convert import ATTACHMENT_STATUS, STATUS, attachment_to_proto, to_proto
 from volume.exports import Exports
 
@@ -31,10 +32,11 @@ def status_name(names: dict[int, str], value: int, field: str) -> str:
 
 class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
     def __init__(
-        self, settings: Settings, bus: Bus, secret: bytes, known_zones: Callable[[], set[str]], exports: Exports
+        self, settings: Settings, bus: Bus, secret: bytes, known_zones: Callable[[], set[str]], exports: Exports,
+        keeper: AttachmentKeeper,
     ):
         self.settings, self.bus, self.secret, self.known_zones = settings, bus, secret, known_zones
-        self.exports = exports
+        self.exports, self.keeper = exports, keeper
 
     async def _answer(self, begun: manager.Started):
         return await started.answer(self.bus, begun, volume_tasks.RESOURCE)
@@ -123,7 +125,7 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
         attachment_id = validation.uuid_field("attachment_id", request.attachment_id)
         status = status_name(ATTACHMENT_STATUS_NAMES, request.status, "status")
         row = await writer.run(admin.reset_attachment_status, attachment_id, status)
-        await self._admin_event("attachments", attachment_id, status, "reset_status")
+        await self._admin_event(volume_tasks.ATTACHMENTS, attachment_id, status, "reset_status")
         await self._announce(row.volume_id)
         return attachment_to_proto(row)
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ember import events, failpoints, volume_tasks, writer
-from ember.db import Volume
-from ember.errors import FailedPrecondition, InvalidArgument, Unavailable
+from ember import failpoints, states, writer
+from ember.db import Attachment
+from ember.errors import EmberError, FailedPrecondition, InvalidArgument, Unavailable
 from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import attachment_pb2
 from volume import attachments, validation
+from volume.attachment_keeper import AttachmentKeeper, announce_volume
 from volume.convert import attachment_to_proto
 from volume.exports import Exports
 
@@ -43,14 +44,13 @@ def mode_of(mode: int) -> str:
 
 
 class AttachmentEndpoints:
-    """Needs self.settings, self.bus, self.secret and self.exports."""
+    """Needs self.settings, self.bus, self.secret, self.exports and self.keeper."""
 
     exports: Exports
+    keeper: AttachmentKeeper
 
     async def _announce(self, volume_id: str) -> None:
-        volume = await asyncio.to_thread(Volume.get_or_none, Volume.id == volume_id)
-        if volume is not None:
-            await events.announce(self.bus, volume_tasks.RESOURCE, volume_id, volume.status)
+        await announce_volume(self.bus, volume_id)
 
     def _here(self, attachment) -> None:
         if attachment.host != self.settings.host:
@@ -59,27 +59,40 @@ class AttachmentEndpoints:
                 "call it through the gateway", "WRONG_STORAGE_HOST", {"host": attachment.host},
             )
 
-    async def _export(self, attachment_id: str, connector: dict):
+    async def _export(self, attachment: Attachment, connector: dict) -> Attachment:
+        """Exports a reserved attachment to the connector (or one exported to
+        it before, again); an attachment whose export fails is given back."""
         transport = self.exports.choose(connector)
-        attachment, volume = await writer.run(attachments.begin_export, current_identity(), attachment_id, connector)
         self._here(attachment)
+        attachment, volume = await writer.run(attachments.begin_export, current_identity(), attachment.id, connector)
         failpoints.hit("volume.attach.before_export")
         try:
             info = await asyncio.to_thread(self.exports.export, attachment, volume, transport)
         except Exception as exc:
-            log.warning("exporting %s for attachment %s failed: %s", volume.id, attachment_id, exc)
-            await writer.run(attachments.fail_export, attachment_id, f"export failed: {exc}")
-            await self._announce(volume.id)
-            raise Unavailable(f"storage host {self.settings.host} could not export volume {volume.id}: {exc}",
-                              "EXPORT_FAILED", {"attachment_id": attachment_id})
+            raise await self._export_failed(attachment, f"storage host {self.settings.host} could not export "
+                                                        f"volume {volume.id}: {exc}")
         failpoints.hit("volume.attach.after_export")
-        stored = await writer.run(attachments.store_export, attachment_id, info)
+        stored = await writer.run(attachments.store_export, attachment.id, info)
         if stored is None:
             await asyncio.to_thread(self.exports.unexport, attachment)
-            raise FailedPrecondition(f"attachment {attachment_id} was deleted while it was being exported",
-                                     "ATTACHMENT_GONE", {"attachment_id": attachment_id})
+            raise FailedPrecondition(f"attachment {attachment.id} was deleted while it was being exported",
+                                     "ATTACHMENT_GONE", {"attachment_id": attachment.id})
         await self._announce(volume.id)
         return stored
+
+    async def _export_failed(self, attachment: Attachment, why: str) -> EmberError:
+        """Gives back an attachment not completed yet (nothing of it is left,
+        and its request keeps the error); one already attached keeps its
+        place and is marked failed, for the keeper to retry."""
+        metadata = {"attachment_id": attachment.id, "volume_id": attachment.volume_id}
+        if attachment.status == states.ATTACHMENT_ATTACHED:
+            await self.keeper.failed(attachment.id, why)
+            return Unavailable(f"{why}; attachment {attachment.id} stays attached and its storage host keeps trying",
+                               "EXPORT_FAILED", metadata)
+        error = Unavailable(f"{why}; attachment {attachment.id} was released, so nothing holds the volume: "
+                            "attach again once that is fixed", "EXPORT_FAILED", metadata)
+        await self.keeper.give_back(attachment, error)
+        return error
 
     async def CreateAttachment(self, request, context):
         volume_id = validation.uuid_field("volume_id", request.volume_id)
@@ -87,23 +100,46 @@ class AttachmentEndpoints:
             raise InvalidArgument("instance_id", "is required")
         instance_id = validation.text("instance_id", request.instance_id, validation.MAX_NAME)
         mode = mode_of(request.mode)
+        request_id = validation.uuid_field("request_id", request.request_id, required=False)
         connector = connector_of(request.connector) if request.HasField("connector") else None
         if connector:
             self.exports.choose(connector)
-        attachment = await writer.run(attachments.reserve, current_identity(), volume_id, instance_id, mode)
-        await self._announce(volume_id)
-        if connector:
-            attachment = await self._export(attachment.id, connector)
+        await self.keeper.retry_volume(volume_id)
+        reserve = (attachments.reserve, current_identity(), volume_id, instance_id, mode, request_id)
+        reserved = await writer.run(*reserve)
+        attachment = reserved.attachment
+        if not reserved.replayed:
+            await self._announce(volume_id)
+        if connector and not attachment.connection_info:
+            try:
+                attachment = await self._export(attachment, connector)
+            except EmberError as error:
+                # A call with the same request_id that failed or was deleted meanwhile: its outcome.
+                if request_id and error.reason in ("ATTACHMENT_GONE", "ATTACHMENT_NOT_FOUND"):
+                    attachment = (await writer.run(*reserve)).attachment
+                else:
+                    raise
         return attachment_to_proto(attachment)
 
     async def UpdateAttachment(self, request, context):
         attachment_id = validation.uuid_field("attachment_id", request.attachment_id)
         if not request.HasField("connector"):
             raise InvalidArgument("connector", "is required")
-        return attachment_to_proto(await self._export(attachment_id, connector_of(request.connector)))
+        connector = connector_of(request.connector)
+        attachment = await asyncio.to_thread(attachments.get, current_identity(), attachment_id)
+        return attachment_to_proto(await self._export(attachment, connector))
 
     async def CompleteAttachment(self, request, context):
         attachment_id = validation.uuid_field("attachment_id", request.attachment_id)
+        attachment = await asyncio.to_thread(attachments.get, current_identity(), attachment_id)
+        # With its storage host away, any instance completes it in the database.
+        if attachment.host == self.settings.host and not await self.keeper.restore(attachment_id):
+            failing = await asyncio.to_thread(attachments.get, current_identity(), attachment_id)
+            raise Unavailable(
+                f"the export of attachment {attachment_id} cannot be served ({failing.status_detail}); its storage "
+                "host keeps trying: complete it again later, or delete it",
+                "EXPORT_FAILED", {"attachment_id": attachment_id, "volume_id": attachment.volume_id},
+            )
         attachment = await writer.run(attachments.complete, current_identity(), attachment_id)
         await self._announce(attachment.volume_id)
         return attachment_to_proto(attachment)

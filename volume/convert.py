@@ -71,6 +71,7 @@ def attachment_to_proto(row: Attachment) -> attachment_pb2.Attachment:
         created_at=messages.timestamp(row.created_at),
         updated_at=messages.timestamp(row.updated_at),
         attached_at=messages.timestamp(row.attached_at),
+        export_failed_at=messages.timestamp(row.export_failed_at),
     )
 
 

@@ -1,12 +1,14 @@
 """This host's exports of its volumes to compute hosts: which target serves a
-connector, the connection info it gets, and the reconciliation a restarted
-volume service runs so that every export matches an attachment."""
+connector, the connection info it gets, one export id's changes at a time,
+and stopping the exports that no attachment needs any more."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from typing import Iterator
 
-from ember import states
 from ember.db import Attachment, Volume
 from ember.errors import FailedPrecondition
 from volume.backends import Backends
@@ -15,14 +17,29 @@ from volume.targets.nbd import NbdTarget
 
 log = logging.getLogger(__name__)
 
-# Attachments whose export must exist while they are in these statuses.
-SERVED = frozenset({states.ATTACHMENT_ATTACHING, states.ATTACHMENT_ATTACHED})
-
 
 class Exports:
     def __init__(self, host: str, backends: Backends, nbd: NbdTarget):
         self.host, self.backends = host, backends
         self.targets = {"local": LocalTarget(), "nbd": nbd}
+        self._guard = threading.Lock()
+        self._locks: dict[str, list] = {}
+
+    @contextlib.contextmanager
+    def lock(self, export_id: str) -> Iterator[None]:
+        """Serialises what happens to one export (a call's export, the
+        keeper's restore, a detach's unexport), which run in threads."""
+        with self._guard:
+            entry = self._locks.setdefault(export_id, [threading.RLock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[export_id]
 
     def choose(self, connector: dict) -> str:
         """The first transport the connector offers that can reach this host."""
@@ -49,7 +66,8 @@ class Exports:
 
     def export_file(self, export_id: str, path: str, read_only: bool, transport: str, port: int = 0) -> dict:
         """Serves a file (a volume, or a temporary snapshot for a backup) under `export_id`."""
-        data = self.targets[transport].export(export_id, path, read_only, port)
+        with self.lock(export_id):
+            data = self.targets[transport].export(export_id, path, read_only, port)
         return {"driver_volume_type": transport, "data": data, "access_mode": "ro" if read_only else "rw",
                 "attachment_id": export_id}
 
@@ -58,25 +76,22 @@ class Exports:
 
     def unexport_id(self, export_id: str) -> None:
         # An export may be running before its connection info was recorded.
-        for target in self.targets.values():
-            if export_id in target.exported():
-                target.unexport(export_id)
+        with self.lock(export_id):
+            for target in self.targets.values():
+                if export_id in target.exported():
+                    target.unexport(export_id)
 
-    def reconcile(
-        self, attachments: list[Attachment], volumes: dict[str, Volume], keep: frozenset[str] = frozenset()
-    ) -> dict[str, list[str]]:
-        """After a restart: exports of served attachments run again, exports
-        nobody is attached to stop (but those in `keep`: backups and restores
-        still running). Returns what it did, for the log."""
-        done: dict[str, list[str]] = {"restored": [], "removed": []}
-        served = {a.id: a for a in attachments if a.status in SERVED and a.connection_info}
-        for attachment in served.values():
-            transport = attachment.connection_info["driver_volume_type"]
-            if not self.targets[transport].running(attachment.id):
-                self.export(attachment, volumes[attachment.volume_id], transport)
-                done["restored"].append(attachment.id)
-        for name, target in self.targets.items():
-            for attachment_id in target.exported() - set(served) - keep:
-                target.unexport(attachment_id)
-                done["removed"].append(attachment_id)
-        return done
+    def running(self, attachment: Attachment) -> bool:
+        """Whether the export recorded for the attachment is being served."""
+        return self.targets[attachment.connection_info["driver_volume_type"]].running(attachment.id)
+
+    def remove_orphans(self, served: set[str], keep: frozenset[str] = frozenset()) -> list[str]:
+        """Stops every export but those of `served` attachments and those in
+        `keep` (backups and restores still running); the ids it stopped."""
+        removed = []
+        for target in self.targets.values():
+            for export_id in sorted(target.exported() - served - keep):
+                with self.lock(export_id):
+                    target.unexport(export_id)
+                removed.append(export_id)
+        return removed

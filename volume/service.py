@@ -1,6 +1,6 @@
 """The volume service as the runtime sees it: its API servicers (volumes,
 volume types, quotas), its host's task consumer and backends, its capacity
-reporter and the outbox reconciler."""
+reporter, the keeper of its attachments and the outbox reconciler."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ember.outbox import Reconciler
 from ember.runtime import Runtime
 from ember.v1 import quota_pb2_grpc, snapshot_pb2_grpc, volume_host_pb2_grpc, volume_pb2_grpc, volume_type_pb2_grpc
 from volume.api import VolumeApi
+from volume.attachment_keeper import AttachmentKeeper
 from volume.backends import Backends
 from volume.exports import Exports
 from volume.host_api import VolumeHostApi
@@ -33,8 +34,10 @@ class VolumeService:
         self.reports: kv.KvMirror | None = None
         nbd = NbdTarget(settings.data_path / "exports", settings.nbd_address, settings.nbdkit)
         self.exports = Exports(settings.host, self.backends, nbd)
+        self.keeper = AttachmentKeeper(settings.host, self.exports, runtime.bus, settings.attachment_reserve_timeout,
+                                       settings.export_retry_max)
         self.registry_extra = {"host": settings.host}
-        self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones, self.exports)
+        self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones, self.exports, self.keeper)
         self.types = VolumeTypeApi(runtime.secret)
         self.snapshots = SnapshotApi(settings, runtime.bus, runtime.secret)
         self.host_api = VolumeHostApi(settings.host, self.backends, self.exports)
@@ -60,7 +63,8 @@ class VolumeService:
 
     async def start(self, runtime: Runtime) -> None:
         s = runtime.settings
-        await recover_attachments(s.host, self.exports)
+        await recover_attachments(s.host, self.exports, self.keeper)
+        self.keeper.start()
         await startup.sweep(runtime.bus, f"volume service of {s.host}",
                             [startup.volumes_of_host(s.host), startup.snapshots_of_host(s.host)])
         tasks = HostTasks(runtime.bus, self.backends, self.reporter, s.availability_zone, s.outbox_retry_after)
@@ -83,6 +87,7 @@ class VolumeService:
         await volume_tasks.fail(self.runtime.bus, row.id, payload, error)
 
     async def stop(self) -> None:
+        await self.keeper.stop()
         await self.reconciler.stop()
         if self.reports:
             await self.reports.stop()

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 
 import grpc
 
@@ -48,15 +49,19 @@ def probe(info: attachment_pb2.ConnectionInfo) -> None:
         raise CliError(f"the export {where} does not answer: {done.stderr.strip()}")
 
 
+def mode(read_only: bool) -> int:
+    return attachment_pb2.ATTACH_MODE_RO if read_only else attachment_pb2.ATTACH_MODE_RW
+
+
 def attach_volume(stub, metadata, volume_id: str, instance_id: str, host: attachment_pb2.Connector,
-                  read_only: bool) -> attachment_pb2.Attachment:
+                  read_only: bool, request_id: str) -> attachment_pb2.Attachment:
     """Cinder's attach from the compute side: reserve with this host's
     connector, check that the export answers, complete. An export that does
-    not answer is given back before the error is raised."""
-    mode = attachment_pb2.ATTACH_MODE_RO if read_only else attachment_pb2.ATTACH_MODE_RW
+    not answer is given back before the error is raised. A retry under the
+    same `request_id` finds the attachment again if the answer was lost."""
     attachment = stub.CreateAttachment(
         attachment_pb2.CreateAttachmentRequest(
-            volume_id=volume_id, instance_id=instance_id, connector=host, mode=mode
+            volume_id=volume_id, instance_id=instance_id, connector=host, mode=mode(read_only), request_id=request_id,
         ),
         metadata=metadata, timeout=60,
     )
@@ -75,7 +80,8 @@ def attach(args) -> None:
     channel, metadata = connect()
     stub = volume_pb2_grpc.VolumeServiceStub(channel)
     try:
-        attachment = attach_volume(stub, metadata, args.volume, args.instance, connector(args), args.read_only)
+        attachment = attach_volume(stub, metadata, args.volume, args.instance, connector(args), args.read_only,
+                                   str(uuid.uuid4()))
     except grpc.RpcError as error:
         raise CliError(describe(error))
     if args.json:
@@ -113,6 +119,8 @@ def list_attachments(args) -> None:
     for a in found:
         status = attachment_pb2.AttachmentStatus.Name(a.status).removeprefix("ATTACHMENT_STATUS_").lower()
         where = target(a.connection_info) if a.HasField("connection_info") else ""
+        if a.HasField("export_failed_at"):
+            where += f" (EXPORT FAILING: {a.status_detail})"
         print(f"{a.id:<36}  {a.volume_id:<36}  {a.instance_id:<12}  {status:<10}  {where}")
 
 

@@ -38,16 +38,24 @@ def connect() -> tuple[grpc.Channel, tuple]:
     return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=ca)), metadata
 
 
-def describe(error: grpc.RpcError) -> str:
-    """'CODE: message (reason; field: why)' from a rich status."""
-    parts = []
+def error_reason(error: grpc.RpcError) -> str:
+    """The reason of the error's ErrorInfo; '' when it has none (it did not come from Ember)."""
     status = rpc_status.from_call(error)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            parts.append(info.reason)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            return info.reason
+    return ""
+
+
+def describe(error: grpc.RpcError) -> str:
+    """'CODE: message (reason; field: why)' from a rich status."""
+    reason = error_reason(error)
+    parts = [reason] if reason else []
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             parts.extend(f"{v.field}: {v.description}" for v in bad.field_violations)

@@ -16,7 +16,7 @@ import grpc
 
 from compute import guest_image, qemu
 from ember.cli import attach
-from ember.cli.client import CliError, connect, describe
+from ember.cli.client import CliError, connect, describe, error_reason
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
 DEFAULT_COMMAND = 'echo "$EMBER_DISK: $(( $(cat /sys/block/vda/size) * 512 )) bytes, read-only=$(cat /sys/block/vda/ro)"'
@@ -67,24 +67,44 @@ def _detach(stub, metadata, attachment: attachment_pb2.Attachment) -> None:
             raise CliError(f"detaching failed, run `ember detach {attachment.id}`: {describe(error)}")
 
 
+# Answers to a repeated CreateAttachment that say its request holds nothing:
+# the first call's recorded failure, or its attachment already gone.
+NOTHING_HELD = {"EXPORT_FAILED", "ATTACHMENT_RELEASED", "ATTACHMENT_DELETED"}
+
+
 def _attach(stub, metadata, volume: volume_pb2.Volume, instance: str, args) -> attachment_pb2.Attachment:
     """attach_volume, except that an interrupt midway gives back what this
-    run reserved: the interrupted call may have made an attachment whose id
-    never reached us, so it is found by its volume and instance."""
-    held = {a.id for a in attach.attachments_of(stub, metadata, volume.id) if a.instance_id == instance}
+    run reserved: the interrupted call's answer may never have arrived, so
+    the attachment is asked for again by the call's request_id."""
+    request_id = str(uuid.uuid4())
     try:
-        return attach.attach_volume(stub, metadata, volume.id, instance, attach.connector(args), args.read_only)
+        return attach.attach_volume(stub, metadata, volume.id, instance, attach.connector(args), args.read_only,
+                                    request_id)
     except KeyboardInterrupt:
         with _uninterrupted():
-            try:
-                reserved = [a for a in attach.attachments_of(stub, metadata, volume.id)
-                            if a.instance_id == instance and a.id not in held]
-            except grpc.RpcError as error:
-                raise CliError(f"interrupted while attaching, and could not look for the attachment it may have "
-                               f"made; see `ember attachment list --volume {volume.id}`: {describe(error)}")
-            for found in reserved:
-                _detach(stub, metadata, found)
+            made = _made_by(stub, metadata, volume.id, instance, args.read_only, request_id)
+            if made is not None:
+                _detach(stub, metadata, made)
         raise
+
+
+def _made_by(stub, metadata, volume_id: str, instance: str, read_only: bool,
+             request_id: str) -> attachment_pb2.Attachment | None:
+    """The attachment an interrupted CreateAttachment made, from a retry
+    under its request_id (which reserves the volume if the first call never
+    arrived, to be given back the same way); None if it holds nothing."""
+    try:
+        return stub.CreateAttachment(attachment_pb2.CreateAttachmentRequest(
+            volume_id=volume_id, instance_id=instance, mode=attach.mode(read_only), request_id=request_id,
+        ), metadata=metadata, timeout=60)
+    except grpc.RpcError as error:
+        reason = error_reason(error)
+        if reason in NOTHING_HELD or (reason and error.code() in (grpc.StatusCode.FAILED_PRECONDITION,
+                                                                  grpc.StatusCode.NOT_FOUND)):
+            return None
+        raise CliError(f"interrupted while attaching, and could not ask for the attachment it may have made; see "
+                       f"`ember attachment list --volume {volume_id}` (a storage host releases an attachment never "
+                       f"completed after attachment_reserve_timeout): {describe(error)}")
 
 
 def run(args) -> None:

@@ -1,5 +1,6 @@
 """`ember status`: the operator's view of a deployment (services, storage
-hosts, pools with capacity bars, NATS and the database); exits 1 when degraded."""
+hosts, pools with capacity bars, NATS, the database and failed exports);
+exits 1 when degraded."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def problems(status: status_pb2.Status, pools) -> list[str]:
     if not status.database.reachable:
         found.append(f"database: {status.database.error}")
     found += [f"pool {p.name} is stale (no capacity report within the service-down window)" for p in pools if p.stale]
+    found += [f"the export of attachment {e.attachment_id} (volume {e.volume_id}) on {e.host} fails: {e.reason}"
+              for e in status.failed_exports]
     return found
 
 
@@ -81,6 +84,11 @@ def render(status: status_pb2.Status, pools) -> None:
     db = status.database
     state = f"reachable, a query takes {_ms(db.latency)}" if db.reachable else f"UNREACHABLE: {db.error}"
     print(f"\nDatabase: {db.backend} {db.url}: {state}")
+    if status.failed_exports:
+        print("\nFailed exports (their storage hosts keep retrying)")
+        table([{"attachment": e.attachment_id, "volume": e.volume_id, "instance": e.instance_id, "host": e.host,
+                "since": e.since.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"), "reason": e.reason}
+               for e in status.failed_exports], ("attachment", "volume", "instance", "host", "since", "reason"))
 
 
 def run(args) -> None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65mber/v1/attachment.proto\x12\x08\x65mber.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n\tConnector\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\n\n\x02ip\x18\x02 \x01(\t\x12\x11\n\tinitiator\x18\x03 \x01(\t\x12\x12\n\ntransports\x18\x04 \x03(\t\"\xb7\x01\n\x0e\x43onnectionInfo\x12\x1a\n\x12\x64river_volume_type\x18\x01 \x01(\t\x12\x30\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\".ember.v1.ConnectionInfo.DataEntry\x12\x13\n\x0b\x61\x63\x63\x65ss_mode\x18\x03 \x01(\t\x12\x15\n\rattachment_id\x18\x04 \x01(\t\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa7\x03\n\nAttachment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tvolume_id\x18\x02 \x01(\t\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12*\n\x06status\x18\x04 \x01(\x0e\x32\x1a.ember.v1.AttachmentStatus\x12\"\n\x04mode\x18\x05 \x01(\x0e\x32\x14.ember.v1.AttachMode\x12&\n\tconnector\x18\x06 \x01(\x0b\x32\x13.ember.v1.Connector\x12\x31\n\x0f\x63onnection_info\x18\x07 \x01(\x0b\x32\x18.ember.v1.ConnectionInfo\x12\x15\n\rstatus_detail\x18\x08 \x01(\t\x12\x12\n\nproject_id\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x61ttached_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x17\x43reateAttachmentRequest\x12\x11\n\tvolume_id\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12&\n\tconnector\x18\x03 \x01(\x0b\x32\x13.ember.v1.Connector\x12\"\n\x04mode\x18\x04 \x01(\x0e\x32\x14.ember.v1.AttachMode\"\"\n\x14GetAttachmentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"R\n\x16ListAttachmentsRequest\x12\x11\n\tvolume_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x17ListAttachmentsResponse\x12)\n\x0b\x61ttachments\x18\x01 \x03(\x0b\x32\x14.ember.v1.Attachment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x17UpdateAttachmentRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\x12&\n\tconnector\x18\x02 \x01(\x0b\x32\x13.ember.v1.Connector\"2\n\x19\x43ompleteAttachmentRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\"0\n\x17\x44\x65leteAttachmentRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteAttachmentResponse\"+\n\x12\x46orceDetachRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\"\x15\n\x13\x46orceDetachResponse*\xde\x01\n\x10\x41ttachmentStatus\x12!\n\x1d\x41TTACHMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41TTACHMENT_STATUS_RESERVED\x10\x01\x12\x1f\n\x1b\x41TTACHMENT_STATUS_ATTACHING\x10\x02\x12\x1e\n\x1a\x41TTACHMENT_STATUS_ATTACHED\x10\x03\x12\x1f\n\x1b\x41TTACHMENT_STATUS_DETACHING\x10\x04\x12%\n!ATTACHMENT_STATUS_ERROR_ATTACHING\x10\x05*Q\n\nAttachMode\x12\x1b\n\x17\x41TTACH_MODE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41TTACH_MODE_RW\x10\x01\x12\x12\n\x0e\x41TTACH_MODE_RO\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65mber/v1/attachment.proto\x12\x08\x65mber.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n\tConnector\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\n\n\x02ip\x18\x02 \x01(\t\x12\x11\n\tinitiator\x18\x03 \x01(\t\x12\x12\n\ntransports\x18\x04 \x03(\t\"\xb7\x01\n\x0e\x43onnectionInfo\x12\x1a\n\x12\x64river_volume_type\x18\x01 \x01(\t\x12\x30\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\".ember.v1.ConnectionInfo.DataEntry\x12\x13\n\x0b\x61\x63\x63\x65ss_mode\x18\x03 \x01(\t\x12\x15\n\rattachment_id\x18\x04 \x01(\t\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xdd\x03\n\nAttachment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tvolume_id\x18\x02 \x01(\t\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12*\n\x06status\x18\x04 \x01(\x0e\x32\x1a.ember.v1.AttachmentStatus\x12\"\n\x04mode\x18\x05 \x01(\x0e\x32\x14.ember.v1.AttachMode\x12&\n\tconnector\x18\x06 \x01(\x0b\x32\x13.ember.v1.Connector\x12\x31\n\x0f\x63onnection_info\x18\x07 \x01(\x0b\x32\x18.ember.v1.ConnectionInfo\x12\x15\n\rstatus_detail\x18\x08 \x01(\t\x12\x12\n\nproject_id\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x61ttached_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x65xport_failed_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa1\x01\n\x17\x43reateAttachmentRequest\x12\x11\n\tvolume_id\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12&\n\tconnector\x18\x03 \x01(\x0b\x32\x13.ember.v1.Connector\x12\"\n\x04mode\x18\x04 \x01(\x0e\x32\x14.ember.v1.AttachMode\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\"\n\x14GetAttachmentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"R\n\x16ListAttachmentsRequest\x12\x11\n\tvolume_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x17ListAttachmentsResponse\x12)\n\x0b\x61ttachments\x18\x01 \x03(\x0b\x32\x14.ember.v1.Attachment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x17UpdateAttachmentRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\x12&\n\tconnector\x18\x02 \x01(\x0b\x32\x13.ember.v1.Connector\"2\n\x19\x43ompleteAttachmentRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\"0\n\x17\x44\x65leteAttachmentRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteAttachmentResponse\"+\n\x12\x46orceDetachRequest\x12\x15\n\rattachment_id\x18\x01 \x01(\t\"\x15\n\x13\x46orceDetachResponse*\xde\x01\n\x10\x41ttachmentStatus\x12!\n\x1d\x41TTACHMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41TTACHMENT_STATUS_RESERVED\x10\x01\x12\x1f\n\x1b\x41TTACHMENT_STATUS_ATTACHING\x10\x02\x12\x1e\n\x1a\x41TTACHMENT_STATUS_ATTACHED\x10\x03\x12\x1f\n\x1b\x41TTACHMENT_STATUS_DETACHING\x10\x04\x12%\n!ATTACHMENT_STATUS_ERROR_ATTACHING\x10\x05*Q\n\nAttachMode\x12\x1b\n\x17\x41TTACH_MODE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41TTACH_MODE_RW\x10\x01\x12\x12\n\x0e\x41TTACH_MODE_RO\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONNECTIONINFO_DATAENTRY']._loaded_options = None
   _globals['_CONNECTIONINFO_DATAENTRY']._serialized_options = b'8\001'
-  _globals['_ATTACHMENTSTATUS']._serialized_start=1410
-  _globals['_ATTACHMENTSTATUS']._serialized_end=1632
-  _globals['_ATTACHMODE']._serialized_start=1634
-  _globals['_ATTACHMODE']._serialized_end=1715
+  _globals['_ATTACHMENTSTATUS']._serialized_start=1484
+  _globals['_ATTACHMENTSTATUS']._serialized_end=1706
+  _globals['_ATTACHMODE']._serialized_start=1708
+  _globals['_ATTACHMODE']._serialized_end=1789
   _globals['_CONNECTOR']._serialized_start=72
   _globals['_CONNECTOR']._serialized_end=148
   _globals['_CONNECTIONINFO']._serialized_start=151
@@ -45,25 +45,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONNECTIONINFO_DATAENTRY']._serialized_start=291
   _globals['_CONNECTIONINFO_DATAENTRY']._serialized_end=334
   _globals['_ATTACHMENT']._serialized_start=337
-  _globals['_ATTACHMENT']._serialized_end=760
-  _globals['_CREATEATTACHMENTREQUEST']._serialized_start=763
-  _globals['_CREATEATTACHMENTREQUEST']._serialized_end=904
-  _globals['_GETATTACHMENTREQUEST']._serialized_start=906
-  _globals['_GETATTACHMENTREQUEST']._serialized_end=940
-  _globals['_LISTATTACHMENTSREQUEST']._serialized_start=942
-  _globals['_LISTATTACHMENTSREQUEST']._serialized_end=1024
-  _globals['_LISTATTACHMENTSRESPONSE']._serialized_start=1026
-  _globals['_LISTATTACHMENTSRESPONSE']._serialized_end=1119
-  _globals['_UPDATEATTACHMENTREQUEST']._serialized_start=1121
-  _globals['_UPDATEATTACHMENTREQUEST']._serialized_end=1209
-  _globals['_COMPLETEATTACHMENTREQUEST']._serialized_start=1211
-  _globals['_COMPLETEATTACHMENTREQUEST']._serialized_end=1261
-  _globals['_DELETEATTACHMENTREQUEST']._serialized_start=1263
-  _globals['_DELETEATTACHMENTREQUEST']._serialized_end=1311
-  _globals['_DELETEATTACHMENTRESPONSE']._serialized_start=1313
-  _globals['_DELETEATTACHMENTRESPONSE']._serialized_end=1339
-  _globals['_FORCEDETACHREQUEST']._serialized_start=1341
-  _globals['_FORCEDETACHREQUEST']._serialized_end=1384
-  _globals['_FORCEDETACHRESPONSE']._serialized_start=1386
-  _globals['_FORCEDETACHRESPONSE']._serialized_end=1407
+  _globals['_ATTACHMENT']._serialized_end=814
+  _globals['_CREATEATTACHMENTREQUEST']._serialized_start=817
+  _globals['_CREATEATTACHMENTREQUEST']._serialized_end=978
+  _globals['_GETATTACHMENTREQUEST']._serialized_start=980
+  _globals['_GETATTACHMENTREQUEST']._serialized_end=1014
+  _globals['_LISTATTACHMENTSREQUEST']._serialized_start=1016
+  _globals['_LISTATTACHMENTSREQUEST']._serialized_end=1098
+  _globals['_LISTATTACHMENTSRESPONSE']._serialized_start=1100
+  _globals['_LISTATTACHMENTSRESPONSE']._serialized_end=1193
+  _globals['_UPDATEATTACHMENTREQUEST']._serialized_start=1195
+  _globals['_UPDATEATTACHMENTREQUEST']._serialized_end=1283
+  _globals['_COMPLETEATTACHMENTREQUEST']._serialized_start=1285
+  _globals['_COMPLETEATTACHMENTREQUEST']._serialized_end=1335
+  _globals['_DELETEATTACHMENTREQUEST']._serialized_start=1337
+  _globals['_DELETEATTACHMENTREQUEST']._serialized_end=1385
+  _globals['_DELETEATTACHMENTRESPONSE']._serialized_start=1387
+  _globals['_DELETEATTACHMENTRESPONSE']._serialized_end=1413
+  _globals['_FORCEDETACHREQUEST']._serialized_start=1415
+  _globals['_FORCEDETACHREQUEST']._serialized_end=1458
+  _globals['_FORCEDETACHRESPONSE']._serialized_start=1460
+  _globals['_FORCEDETACHRESPONSE']._serialized_end=1481
 # @@protoc_insertion_point(module_scope)

@@ -66,7 +66,7 @@ class ConnectionInfo(_message.Message):
     def __init__(self, driver_volume_type: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ..., access_mode: _Optional[str] = ..., attachment_id: _Optional[str] = ...) -> None: ...
 
 class Attachment(_message.Message):
-    __slots__ = ("id", "volume_id", "instance_id", "status", "mode", "connector", "connection_info", "status_detail", "project_id", "created_at", "updated_at", "attached_at")
+    __slots__ = ("id", "volume_id", "instance_id", "status", "mode", "connector", "connection_info", "status_detail", "project_id", "created_at", "updated_at", "attached_at", "export_failed_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class Attachment(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTACHED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_FAILED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     volume_id: str
     instance_id: str
@@ -91,19 +92,22 @@ class Attachment(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     attached_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., volume_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., status: _Optional[_Union[AttachmentStatus, str]] = ..., mode: _Optional[_Union[AttachMode, str]] = ..., connector: _Optional[_Union[Connector, _Mapping]] = ..., connection_info: _Optional[_Union[ConnectionInfo, _Mapping]] = ..., status_detail: _Optional[str] = ..., project_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    export_failed_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., volume_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., status: _Optional[_Union[AttachmentStatus, str]] = ..., mode: _Optional[_Union[AttachMode, str]] = ..., connector: _Optional[_Union[Connector, _Mapping]] = ..., connection_info: _Optional[_Union[ConnectionInfo, _Mapping]] = ..., status_detail: _Optional[str] = ..., project_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., export_failed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateAttachmentRequest(_message.Message):
-    __slots__ = ("volume_id", "instance_id", "connector", "mode")
+    __slots__ = ("volume_id", "instance_id", "connector", "mode", "request_id")
     VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     CONNECTOR_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     volume_id: str
     instance_id: str
     connector: Connector
     mode: AttachMode
-    def __init__(self, volume_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., connector: _Optional[_Union[Connector, _Mapping]] = ..., mode: _Optional[_Union[AttachMode, str]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, volume_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., connector: _Optional[_Union[Connector, _Mapping]] = ..., mode: _Optional[_Union[AttachMode, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetAttachmentRequest(_message.Message):
     __slots__ = ("id",)

@@ -27,16 +27,34 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Status(_message.Message):
-    __slots__ = ("time", "instances", "nats", "database")
+    __slots__ = ("time", "instances", "nats", "database", "failed_exports")
     TIME_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
     NATS_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_EXPORTS_FIELD_NUMBER: _ClassVar[int]
     time: _timestamp_pb2.Timestamp
     instances: _containers.RepeatedCompositeFieldContainer[ServiceInstance]
     nats: NatsStatus
     database: DatabaseStatus
-    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instances: _Optional[_Iterable[_Union[ServiceInstance, _Mapping]]] = ..., nats: _Optional[_Union[NatsStatus, _Mapping]] = ..., database: _Optional[_Union[DatabaseStatus, _Mapping]] = ...) -> None: ...
+    failed_exports: _containers.RepeatedCompositeFieldContainer[FailedExport]
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instances: _Optional[_Iterable[_Union[ServiceInstance, _Mapping]]] = ..., nats: _Optional[_Union[NatsStatus, _Mapping]] = ..., database: _Optional[_Union[DatabaseStatus, _Mapping]] = ..., failed_exports: _Optional[_Iterable[_Union[FailedExport, _Mapping]]] = ...) -> None: ...
+
+class FailedExport(_message.Message):
+    __slots__ = ("attachment_id", "volume_id", "instance_id", "host", "reason", "since")
+    ATTACHMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    attachment_id: str
+    volume_id: str
+    instance_id: str
+    host: str
+    reason: str
+    since: _timestamp_pb2.Timestamp
+    def __init__(self, attachment_id: _Optional[str] = ..., volume_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., host: _Optional[str] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ServiceInstance(_message.Message):
     __slots__ = ("service", "instance_id", "host", "address", "metrics_address", "health", "heartbeat_age", "detail")

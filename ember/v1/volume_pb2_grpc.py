@@ -165,7 +165,10 @@ class VolumeServiceServicer:
 
     def CreateAttachment(self, request, context):
         """Holds an available volume (or an in-use multi-attach one) for an
-        instance; with a connector, also exports it.
+        instance; with a connector, also exports it. A refusal names the
+        attachments that hold the volume. An attachment left reserved or
+        attaching without CompleteAttachment for attachment_reserve_timeout (15
+        minutes by default) is released by its storage host.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,7 +195,9 @@ class VolumeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CompleteAttachment(self, request, context):
-        """The compute host connected: the attachment is attached, the volume in-use.
+        """The compute host connected: the attachment is attached, the volume
+        in-use. An export that died is brought back first; UNAVAILABLE
+        (EXPORT_FAILED) if it cannot be.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -6,7 +6,6 @@ deployments, in-use volumes, quotas, progress and a killed backup service."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -18,18 +17,16 @@ import threading
 import uuid
 
 import grpc
-import nats
 import pytest
-from nats.js.api import DeliverPolicy
 
 from backup.nbd_client import NbdClient
 from backup.repository import Repository, packs
 from backup.repository.format import CHUNK_SIZE
-from ember import subjects
 from ember.v1 import attachment_pb2, backup_pb2, common_pb2, volume_pb2
 from tests import nbd
 from tests.harness import Cluster
 from tests.integration.errors_util import details
+from tests.integration.live_util import events_of
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -110,24 +107,6 @@ def fails(call, *args, **kwargs) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as err:
         call(*args, **kwargs)
     return err.value
-
-
-def events_of(cluster, resource: str, resource_id: str) -> list[dict]:
-    async def fetch():
-        nc = await nats.connect(cluster.nats.address)
-        try:
-            sub = await nc.jetstream().subscribe(subjects.event(resource, resource_id), ordered_consumer=True,
-                                                 deliver_policy=DeliverPolicy.ALL)
-            found = []
-            while True:
-                try:
-                    found.append(json.loads((await sub.next_msg(timeout=1)).data))
-                except TimeoutError:
-                    return found
-        finally:
-            await nc.close()
-
-    return asyncio.run(fetch())
 
 
 TEXT = b"".join(b"%08d the quick brown fox backs up the lazy dog\n" % i for i in range(200_000))[:8 * MIB]

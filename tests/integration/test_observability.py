@@ -4,8 +4,6 @@ metrics port, and `ember status`."""
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -15,10 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ember.v1 import backup_pb2, scheduler_pb2, status_pb2, status_pb2_grpc, volume_pb2
 from tests.harness import Cluster
+from tests.integration.live_util import ember
 
 MIB = 1024 * 1024
-EMBER = [sys.executable, "-m", "ember.cli.main"]
-
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, db_backend):
@@ -136,11 +133,6 @@ def test_every_service_serves_call_task_queue_and_backup_metrics(cluster):
     assert metric(backup, "ember_backup_bytes_total", verb="backup") >= len(data)
     assert ("ember_backup_bytes_per_second", (("verb", "backup"),)) in backup
     assert metric(backup, "ember_tasks_handled_total", consumer="backup", outcome="ok") >= 1
-
-
-def ember(cluster, *args: str, admin: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, EMBER_URL=cluster.gateway, EMBER_TOKEN=cluster.token("ops", admin=admin))
-    return subprocess.run([*EMBER, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_ember_status_shows_services_hosts_pools_nats_and_database(cluster, db_backend):

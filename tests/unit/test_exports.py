@@ -1,11 +1,11 @@
-"""Exports: which target serves a connector, and reconciling the exports of a
-restarted host. The NBD cases run a real nbdkit where one is installed."""
+"""Exports: which target serves a connector, one export id's changes at a
+time, and stopping the exports nobody needs. The NBD cases run a real
+nbdkit where one is installed."""
 
-import os
-import select
 import shutil
-import signal
 import subprocess
+import threading
+import time
 import types
 
 import pytest
@@ -81,23 +81,38 @@ def test_exports_are_idempotent_and_come_back_on_their_port(exports, tmp_path):
 
 
 @needs_nbd
-def test_reconcile_restores_served_exports_and_stops_the_rest(exports, tmp_path):
-    nbd = exports.targets["nbd"]
-    kept, dead, orphan = attachment("kept"), attachment("dead"), attachment("orphan")
-    volumes = {f"v-{a.id}": volume(tmp_path, a.id) for a in (kept, dead, orphan)}
-    for a in (kept, dead, orphan):
+def test_orphans_stop_and_served_or_kept_exports_stay(exports, tmp_path):
+    served, kept, orphan = attachment("served"), attachment("backup-1"), attachment("orphan")
+    volumes = {f"v-{a.id}": volume(tmp_path, a.id) for a in (served, kept, orphan)}
+    for a in (served, kept, orphan):
         a.connection_info = exports.export(a, volumes[a.volume_id], "nbd")
-    dead_pid = nbd._pid("dead")
-    waiter = os.pidfd_open(dead_pid)
-    os.kill(dead_pid, signal.SIGKILL)
-    select.select([waiter], [], [], 10)
-    os.close(waiter)
-    done = exports.reconcile([kept, dead, attachment("errored", status="error_attaching")], volumes)
-    assert done == {"restored": ["dead"], "removed": ["orphan"]}
-    assert answers(kept.connection_info["data"]["uri"]) and answers(dead.connection_info["data"]["uri"])
+    assert exports.remove_orphans({"served"}, keep=frozenset({"backup-1"})) == ["orphan"]
+    assert answers(served.connection_info["data"]["uri"]) and answers(kept.connection_info["data"]["uri"])
     assert not answers(orphan.connection_info["data"]["uri"])
-    for a in (kept, dead):
+    assert exports.running(served) and not exports.running(orphan)
+    for a in (served, kept):
         exports.unexport(a)
+
+
+def test_one_export_id_changes_at_a_time(exports):
+    inside, order = threading.Event(), []
+
+    def hold():
+        with exports.lock("a1"):
+            inside.set()
+            time.sleep(0.2)
+            order.append("first")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait()
+    with exports.lock("a2"):
+        order.append("other id")
+    with exports.lock("a1"):
+        order.append("second")
+    holder.join()
+    assert order == ["other id", "first", "second"]
+    assert exports._locks == {}, "locks of ids nobody holds are forgotten"
 
 
 def test_a_missing_server_binary_is_an_export_error(tmp_path):

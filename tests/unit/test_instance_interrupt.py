@@ -1,7 +1,8 @@
 """`ember instance run` interrupted while it attaches gives back the
 attachment it reserved, even when the interrupted call's answer (and so the
-attachment's id) never reached it, leaves other attachments alone, and
-says where to look when it cannot list them."""
+attachment's id) never reached it, by asking again under the call's
+request_id; it leaves other attachments alone, and says where to look when
+it cannot ask."""
 
 import argparse
 import uuid
@@ -11,20 +12,41 @@ import pytest
 
 from ember.cli import instance
 from ember.cli.client import CliError
+from ember.errors import EmberError, FailedPrecondition, Unavailable
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
 VOLUME = str(uuid.uuid4())
 
 
+class Refused(grpc.RpcError):
+    """What a gRPC client raises for an error status, rich details included."""
+
+    def __init__(self, error: EmberError):
+        self.status = error.to_status()
+
+    def code(self):
+        return self.status.code
+
+    def details(self):
+        return self.status.details
+
+    def trailing_metadata(self):
+        return self.status.trailing_metadata
+
+
 class Volumes:
-    """VolumeService's attachment calls over a dict. The call named
-    `interrupt_in` takes effect and then raises KeyboardInterrupt, as a
-    Ctrl-C arriving before its answer would; with gateway_gone_after_interrupt,
-    listing fails from then on."""
+    """VolumeService's attachment calls over a dict, with request_id replays
+    as the service answers them. The call named `interrupt_in` takes effect
+    and then raises KeyboardInterrupt, as a Ctrl-C arriving before its answer
+    would; `lost_on_the_way` interrupts CreateAttachment before it arrives;
+    `export_fails` makes CreateAttachment fail the way a failed export does;
+    with `gateway_gone_after_interrupt`, every call fails from then on."""
 
     def __init__(self, device, interrupt_in: str):
         self.device, self.interrupt_in = device, interrupt_in
-        self.gateway_gone_after_interrupt = False
+        self.lost_on_the_way = self.export_fails = self.gateway_gone_after_interrupt = False
+        self.requests: dict[str, str | EmberError] = {}
+        self.creates = 0
         self.attachments = {"held-before": attachment_pb2.Attachment(
             id="held-before", volume_id=VOLUME, instance_id="vm-1",
             status=attachment_pb2.ATTACHMENT_STATUS_ATTACHED)}
@@ -35,22 +57,36 @@ class Volumes:
             raise KeyboardInterrupt
         return answer
 
+    def _reachable(self):
+        if self.gateway_gone_after_interrupt and self.interrupt_in == "done":
+            raise Refused(Unavailable("the gateway went away"))
+
     def GetVolume(self, request, metadata, timeout):
         return self._answer("GetVolume", volume_pb2.Volume(id=request.id, multiattach=True))
 
-    def ListAttachments(self, request, metadata, timeout):
-        if self.gateway_gone_after_interrupt and self.interrupt_in == "done":
-            raise Unavailable()
-        found = [a for a in self.attachments.values() if a.volume_id == request.volume_id]
-        return attachment_pb2.ListAttachmentsResponse(attachments=found)
-
     def CreateAttachment(self, request, metadata, timeout):
+        self._reachable()
+        if self.lost_on_the_way and self.interrupt_in == "CreateAttachment":
+            self.interrupt_in = "done"
+            raise KeyboardInterrupt
+        earlier = self.requests.get(request.request_id)
+        if isinstance(earlier, EmberError):
+            raise Refused(earlier)
+        if earlier is not None:
+            if earlier not in self.attachments:
+                raise Refused(FailedPrecondition("deleted since", "ATTACHMENT_DELETED"))
+            return self.attachments[earlier]
+        self.creates += 1
+        if self.export_fails:
+            self.requests[request.request_id] = Unavailable("could not export", "EXPORT_FAILED")
+            return self._answer("CreateAttachment", None)
         made = attachment_pb2.Attachment(
-            id=f"att-{len(self.attachments)}", volume_id=request.volume_id, instance_id=request.instance_id,
-            status=attachment_pb2.ATTACHMENT_STATUS_RESERVED,
+            id=f"att-{self.creates}", volume_id=request.volume_id, instance_id=request.instance_id,
+            status=attachment_pb2.ATTACHMENT_STATUS_RESERVED, mode=request.mode,
             connection_info=attachment_pb2.ConnectionInfo(
                 driver_volume_type="local", data={"device_path": str(self.device)}, access_mode="rw"))
         self.attachments[made.id] = made
+        self.requests[request.request_id] = made.id
         return self._answer("CreateAttachment", made)
 
     def CompleteAttachment(self, request, metadata, timeout):
@@ -59,19 +95,9 @@ class Volumes:
         return self._answer("CompleteAttachment", done)
 
     def DeleteAttachment(self, request, metadata, timeout):
+        self._reachable()
         del self.attachments[request.attachment_id]
         return attachment_pb2.DeleteAttachmentResponse()
-
-
-class Unavailable(grpc.RpcError):
-    def code(self):
-        return grpc.StatusCode.UNAVAILABLE
-
-    def details(self):
-        return "the gateway went away"
-
-    def trailing_metadata(self):
-        return ()
 
 
 def start(monkeypatch, tmp_path, interrupt_in: str) -> tuple[Volumes, argparse.Namespace]:
@@ -87,31 +113,47 @@ def start(monkeypatch, tmp_path, interrupt_in: str) -> tuple[Volumes, argparse.N
     return volumes, args
 
 
-def run_interrupted(monkeypatch, tmp_path, interrupt_in: str) -> Volumes:
-    volumes, args = start(monkeypatch, tmp_path, interrupt_in)
+def run(volumes, args) -> None:
     with pytest.raises(SystemExit) as ended:
         instance.run(args)
     assert ended.value.code == instance.INTERRUPTED
-    return volumes
 
 
 @pytest.mark.parametrize("interrupt_in", ["CreateAttachment", "CompleteAttachment"])
 def test_an_attachment_reserved_before_the_interrupt_is_given_back(monkeypatch, tmp_path, capsys, interrupt_in):
-    volumes = run_interrupted(monkeypatch, tmp_path, interrupt_in)
+    volumes, args = start(monkeypatch, tmp_path, interrupt_in)
+    run(volumes, args)
     assert list(volumes.attachments) == ["held-before"], "the instance's earlier attachment stays"
+    assert volumes.creates == 1, "asked for again, not made twice"
     assert "interrupted while attaching; nothing left attached" in capsys.readouterr().err
 
 
-def test_an_interrupt_before_anything_was_reserved_changes_nothing(monkeypatch, tmp_path):
-    volumes = run_interrupted(monkeypatch, tmp_path, "GetVolume")
+def test_a_call_interrupted_before_it_arrived_is_given_back_too(monkeypatch, tmp_path):
+    volumes, args = start(monkeypatch, tmp_path, "CreateAttachment")
+    volumes.lost_on_the_way = True
+    run(volumes, args)
     assert list(volumes.attachments) == ["held-before"]
 
 
-def test_a_give_back_that_cannot_list_says_where_to_look(monkeypatch, tmp_path, capsys):
+def test_a_call_that_failed_holds_nothing_to_give_back(monkeypatch, tmp_path, capsys):
+    volumes, args = start(monkeypatch, tmp_path, "CreateAttachment")
+    volumes.export_fails = True
+    run(volumes, args)
+    assert list(volumes.attachments) == ["held-before"] and volumes.creates == 1
+    assert "nothing left attached" in capsys.readouterr().err
+
+
+def test_an_interrupt_before_anything_was_reserved_changes_nothing(monkeypatch, tmp_path):
+    volumes, args = start(monkeypatch, tmp_path, "GetVolume")
+    run(volumes, args)
+    assert list(volumes.attachments) == ["held-before"] and volumes.creates == 0
+
+
+def test_a_give_back_that_cannot_ask_says_where_to_look(monkeypatch, tmp_path, capsys):
     volumes, args = start(monkeypatch, tmp_path, "CreateAttachment")
     volumes.gateway_gone_after_interrupt = True
     with pytest.raises(CliError):
         instance.run(args)
     error = capsys.readouterr().err
-    assert f"could not look for the attachment it may have made; see `ember attachment list --volume {VOLUME}`" in error
+    assert f"could not ask for the attachment it may have made; see `ember attachment list --volume {VOLUME}`" in error
     assert "UNAVAILABLE: the gateway went away" in error

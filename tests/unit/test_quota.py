@@ -1,10 +1,10 @@
 """Quota counters: reservations within limits, refusals that change nothing,
-releases, and no limit at all."""
+releases, no limit at all, and usage rows that concurrent transactions made."""
 
 import pytest
 
 from ember import quota
-from ember.db import write_transaction
+from ember.db import QuotaUsage, write_transaction
 from ember.errors import ResourceExhausted
 
 LIMITS = {"volumes": 2, "gigabytes": 10}
@@ -69,3 +69,22 @@ def test_project_limits_override_defaults_and_per_type_resources_count(database)
         quota.set_limits("p", {quota.per_type("volumes", "ssd-id"): quota.UNLIMITED})
     reserve({"volumes": 1, "volumes:ssd-id": 1}, quota.limits("p", defaults))
     assert quota.usage("p") == {"volumes": 2, "volumes:ssd-id": 2}
+
+
+@pytest.mark.parametrize("made_by_rival", [0, 1])
+def test_a_usage_row_a_concurrent_transaction_made_or_changed_is_counted_not_refused(database, monkeypatch,
+                                                                                     made_by_rival):
+    """Under PostgreSQL our UPDATE may find no row (or one over the limit)
+    that another transaction commits a moment later, before our SELECT."""
+    real, rivals = quota._add, []
+
+    def add_racing_a_rival(project, resource, delta, limit=quota.UNLIMITED):
+        if not rivals:
+            rivals.append(resource)
+            QuotaUsage.insert(project_id=project, resource=resource, in_use=made_by_rival).execute()
+            return False
+        return real(project, resource, delta, limit)
+
+    monkeypatch.setattr(quota, "_add", add_racing_a_rival)
+    reserve({"volumes": 1})
+    assert quota.usage("p") == {"volumes": made_by_rival + 1}

@@ -21,8 +21,12 @@ import shutil
 import socket
 import subprocess
 
+from ember import failpoints
+
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+
+
 class ExportError(RuntimeError):
     """nbdkit could not serve the volume; str() carries its message."""
 
@@ -89,6 +93,7 @@ class NbdTarget:
     def export(self, attachment_id: str, path: str, read_only: bool, port: int = 0) -> dict[str, str]:
         """Idempotent: a running export is kept; a recorded one comes back on
         its old port when it can, so a compute host's URI stays valid."""
+        failpoints.hit("volume.nbd.export")
         current = self._load(attachment_id)
         if current and self._pid(attachment_id):
             return current.data()
