@@ -214,9 +214,6 @@ def finish_delete(attachment_id: str) -> None:
         settle_volume(attachment.volume_id)
 
 
-def on_host(host: str) -> tuple[list[Attachment], dict[str, Volume]]:
-    """Every attachment this storage host serves, and their volumes by id,
-    for reconciling its exports."""
-    rows = list(Attachment.select().where(Attachment.host == host))
-    volume_ids = {a.volume_id for a in rows}
-    return rows, {v.id: v for v in Volume.select().where(Volume.id.in_(volume_ids))} if volume_ids else {}
+def on_host(host: str) -> list[Attachment]:
+    """Every attachment this storage host serves, for its restart."""
+    return list(Attachment.select().where(Attachment.host == host))

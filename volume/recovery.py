@@ -27,7 +27,7 @@ def running_transfers() -> frozenset[str]:
 async def recover_attachments(host: str, exports: Exports, keeper: AttachmentKeeper) -> dict[str, list[str]]:
     """Never raises for an export that cannot come back: the keeper marks it
     failed and retries it, and the host serves everything else."""
-    rows, _ = await asyncio.to_thread(attachments.on_host, host)
+    rows = await asyncio.to_thread(attachments.on_host, host)
     done: dict[str, list[str]] = {"released": [], "detached": []}
     for attachment in rows:
         if attachment.status == states.ATTACHMENT_ATTACHING and not attachment.connection_info:
@@ -44,7 +44,7 @@ async def recover_attachments(host: str, exports: Exports, keeper: AttachmentKee
             await asyncio.to_thread(exports.unexport, attachment)
             await writer.run(attachments.finish_delete, attachment.id)
             done["detached"].append(attachment.id)
-    rows, _ = await asyncio.to_thread(attachments.on_host, host)
+    rows = await asyncio.to_thread(attachments.on_host, host)
     served = {a.id for a in rows if a.status in states.EXPORTED and a.connection_info}
     keep = await asyncio.to_thread(running_transfers)
     done["removed"] = await asyncio.to_thread(exports.remove_orphans, served, keep)
