@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from google.protobuf.message import DecodeError
 
+from ember import pool_names
 from ember.db import Attachment, Volume
 from ember.prepared import Param, Prepared
 from ember.v1 import attachment_pb2
@@ -40,4 +41,5 @@ def storage_host(method: str, request: bytes) -> str:
     except DecodeError:
         return ""
     row = lookup.first(id=resource_id) if resource_id else None
-    return row.host.partition("@")[0] if row is not None else ""
+    return pool_names.host_of(row.host) if row is not None else ""
+

@@ -8,11 +8,10 @@ import collections
 
 from google.longrunning import operations_pb2, operations_pb2_grpc
 
-from ember import events, operations, pagination, subjects
+from ember import events, lookup, operations, pagination, subjects
 from ember.db import Operation
-from ember.errors import InvalidArgument, NotFound, Unimplemented
+from ember.errors import InvalidArgument, Unimplemented
 from ember.grpc_server import current_identity
-from ember.prepared import Param, Prepared
 from api_gateway.proxy import clamp_timeout
 
 MAX_WAIT = 300.0
@@ -60,14 +59,8 @@ def operation_id(name: str) -> str:
     return op_id
 
 
-_LOAD = Prepared(lambda: Operation.select().where(Operation.id == Param("id"), Operation.project_id == Param("project")))
-
-
 def _load(op_id: str) -> Operation:
-    row = _LOAD.first(id=op_id, project=current_identity().project_id)
-    if row is None:
-        raise NotFound("operation", op_id)
-    return row
+    return lookup.get(Operation, op_id, current_identity().project_id)
 
 
 def _list(project_id: str, size: int, token: str, secret: bytes) -> tuple[list[Operation], str]:

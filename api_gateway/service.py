@@ -4,16 +4,17 @@ per service."""
 
 from __future__ import annotations
 
-import asyncio
-
 from google.longrunning import operations_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection
 
+from ember.lifecycle import Part, Step
+from ember.periodic import Periodic
 from ember.runtime import Runtime
 from ember.v1 import backup_pb2, quota_pb2, scheduler_pb2, snapshot_pb2, status_pb2_grpc, volume_pb2, volume_type_pb2
 from ember.directory import Directory
+from ember.internal_client import InternalClient
 from api_gateway.operations import Completions, OperationsApi
 from api_gateway.parsing import ParsedInCall, add_parsed_in_call
 from api_gateway.proxy import PUBLIC_SERVICES, ROUTES, Proxy
@@ -31,12 +32,12 @@ class GatewayService:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.directory = Directory(runtime.settings.registry_ttl, runtime.settings.max_message_bytes)
+        self.directory = Directory(runtime.settings.registry_ttl)
+        self.internal = InternalClient(self.directory, runtime.secret, runtime.settings.max_message_bytes)
         self.completions = Completions()
         self.operations = OperationsApi(self.completions, runtime.secret)
-        self.status = StatusApi(self.directory, runtime.bus, runtime.database,
+        self.status = StatusApi(self.internal, runtime.bus, runtime.database,
                                 runtime.settings.resolved_database_url, runtime.settings.registry_ttl)
-        self._health_task: asyncio.Task | None = None
 
     def servicers(self):
         return [
@@ -47,18 +48,25 @@ class GatewayService:
 
     def configure_server(self, server) -> None:
         server.add_generic_rpc_handlers(
-            [ParsedInCall(Proxy(self.directory, self.runtime.secret, self.runtime.settings.call_timeout))]
+            [ParsedInCall(Proxy(self.internal, self.runtime.settings.call_timeout))]
         )
         reflection.enable_server_reflection(
             (*PUBLIC_SERVICES, OPERATIONS_SERVICE, STATUS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
             server
         )
 
-    async def start(self, runtime: Runtime) -> None:
-        await self.directory.start(runtime.bus.js)
-        await self.completions.start(runtime.bus.nc)
-        await self._update_health()
-        self._health_task = asyncio.create_task(self._follow_health())
+    def parts(self) -> list[Part]:
+        runtime = self.runtime
+        return [
+            Step("directory", on_start=lambda: self.directory.start(runtime.bus.js), on_stop=self.directory.stop),
+            Step("internal channels", on_stop=self.internal.close),
+            Step("completions", on_start=lambda: self.completions.start(runtime.bus.nc), on_stop=self.completions.stop),
+            Step("health of routed services", on_start=self._update_health),
+            # Changes come through the registry's mirror; the timer catches
+            # services that went silent, which change nothing in it.
+            Periodic("following routed services' health", runtime.settings.registry_ttl / 3, self._update_health,
+                     wake=self.directory.changed),
+        ]
 
     async def _update_health(self) -> None:
         """A routed service is SERVING while at least one instance heartbeats."""
@@ -66,20 +74,3 @@ class GatewayService:
             serving = bool(self.directory.addresses(service))
             status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
             await self.runtime.health.set(prefix.strip("/"), status)
-
-    async def _follow_health(self) -> None:
-        changed = self.directory.mirror.changed
-        while True:
-            try:
-                await asyncio.wait_for(changed.wait(), self.runtime.settings.registry_ttl / 3)
-            except asyncio.TimeoutError:
-                pass
-            changed.clear()
-            await self._update_health()
-
-    async def stop(self) -> None:
-        if self._health_task:
-            self._health_task.cancel()
-            await asyncio.gather(self._health_task, return_exceptions=True)
-        await self.completions.stop()
-        await self.directory.stop()

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ember import config, messages, subjects
 from ember.db import Attachment
-from ember.directory import Directory
+from ember.internal_client import InternalClient
 from ember.errors import PermissionDenied
 from ember.grpc_server import current_identity
 from ember.v1 import status_pb2, status_pb2_grpc
@@ -51,8 +51,9 @@ def _failed_exports() -> list[status_pb2.FailedExport]:
 
 
 class StatusApi(status_pb2_grpc.StatusServiceServicer):
-    def __init__(self, directory: Directory, bus, database: peewee.Database, database_url: str, registry_ttl: float):
-        self.directory, self.bus, self.database = directory, bus, database
+    def __init__(self, internal: InternalClient, bus, database: peewee.Database, database_url: str,
+                 registry_ttl: float):
+        self.internal, self.bus, self.database = internal, bus, database
         self.database_url, self.registry_ttl = database_url, registry_ttl
 
     async def GetStatus(self, request, context) -> status_pb2.Status:
@@ -67,7 +68,7 @@ class StatusApi(status_pb2_grpc.StatusServiceServicer):
         return answer
 
     async def _instances(self) -> list[status_pb2.ServiceInstance]:
-        entries = sorted(self.directory.mirror.fresh("", self.registry_ttl).values(),
+        entries = sorted(self.internal.directory.mirror.fresh("", self.registry_ttl).values(),
                          key=lambda e: (e.get("service", ""), e.get("host", ""), e.get("address", "")))
         return list(await asyncio.gather(*(self._instance(entry) for entry in entries)))
 
@@ -77,7 +78,7 @@ class StatusApi(status_pb2_grpc.StatusServiceServicer):
             address=entry.get("address", ""), metrics_address=entry.get("metrics", ""),
             heartbeat_age=_duration(max(time.time() - entry.get("ts", 0), 0)),
         )
-        stub = health_pb2_grpc.HealthStub(self.directory.channel(instance.address))
+        stub = health_pb2_grpc.HealthStub(self.internal.channel(instance.address))
         try:
             answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=HEALTH_TIMEOUT)
         except grpc.aio.AioRpcError as error:

@@ -1,2 +1,2 @@
-"""The backup service: backups of volumes into a deduplicating, compressed,
-verified chunk repository, restores, and the tasks that move the data."""
+"""The backup service: backups into a deduplicating, compressed, verified chunk
+repository, restores and their tasks; volumes only through ember/ and exports."""

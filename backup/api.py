@@ -9,7 +9,7 @@ import asyncio
 from backup import records
 from backup.convert import to_proto
 from backup.repository import Repository
-from ember import events, quota, states, volume_tasks, writer
+from ember import events, quota, started, states, validation, volume_tasks, volumes, watch, writer
 from ember.bus import Bus
 from ember.config import Settings
 from ember.db import Backup
@@ -17,7 +17,6 @@ from ember.errors import InvalidArgument
 from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import backup_pb2, backup_pb2_grpc
-from volume import manager, started, validation, watch
 
 BACKUP_STABLE = frozenset({states.AVAILABLE, states.ERROR, states.ERROR_DELETING})
 
@@ -26,7 +25,7 @@ class BackupApi(backup_pb2_grpc.BackupServiceServicer):
     def __init__(self, settings: Settings, bus: Bus, secret: bytes, repo: Repository):
         self.settings, self.bus, self.secret, self.repo = settings, bus, secret, repo
 
-    async def _answer(self, begun: manager.Started, resource: str = volume_tasks.BACKUPS):
+    async def _answer(self, begun: started.Started, resource: str = volume_tasks.BACKUPS):
         return await started.answer(self.bus, begun, resource)
 
     async def CreateBackup(self, request, context):
@@ -36,7 +35,7 @@ class BackupApi(backup_pb2_grpc.BackupServiceServicer):
             "description": validation.text("description", request.description, validation.MAX_DESCRIPTION),
             "metadata": validation.metadata(request.metadata),
         }
-        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        request_id = validation.request_id(request)
         return await self._answer(await writer.run(
             records.create, current_identity(), volume_id, fields, request.incremental, request.force, request_id,
             quota.defaults(self.settings), self.settings.outbox_retry_after,
@@ -61,7 +60,7 @@ class BackupApi(backup_pb2_grpc.BackupServiceServicer):
 
     async def DeleteBackup(self, request, context):
         backup_id = validation.uuid_field("id", request.id)
-        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        request_id = validation.request_id(request)
         return await self._answer(await writer.run(
             records.delete, current_identity(), backup_id, request_id, self.settings.outbox_retry_after,
         ))
@@ -72,10 +71,11 @@ class BackupApi(backup_pb2_grpc.BackupServiceServicer):
         if volume_id and (request.name or request.volume_type or request.availability_zone):
             raise InvalidArgument("volume_id", "name, volume_type and availability_zone are for a new volume; "
                                                "leave them empty when restoring onto an existing one")
-        new = manager.NewVolume(
+        new = volumes.NewVolume(
+
             size_gb=0,
             name=validation.text("name", request.name, validation.MAX_NAME),
-            request_id=validation.uuid_field("request_id", request.request_id, required=False),
+            request_id=validation.request_id(request),
             volume_type=validation.text("volume_type", request.volume_type, validation.MAX_NAME),
             availability_zone=request.availability_zone,
         )

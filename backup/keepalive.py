@@ -13,6 +13,7 @@ import time
 
 from ember import operations, writer
 from ember.bus import Delivery
+from ember.periodic import Done, Periodic
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +37,17 @@ class KeepAlive:
         if self.lock is not None:
             await asyncio.to_thread(self.lock.refresh)
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            if time.monotonic() - self.moved > STALL:
-                log.warning("task %s has not moved for %.0fs; letting it be redelivered", self.operation_id, STALL)
-                return
-            try:
-                await self._beat()
-            except Exception as exc:
-                log.warning("keeping task %s alive failed: %s", self.operation_id, exc)
+    async def _step(self) -> None:
+        if time.monotonic() - self.moved > STALL:
+            log.warning("task %s has not moved for %.0fs; letting it be redelivered", self.operation_id, STALL)
+            raise Done
+        await self._beat()
 
     @contextlib.asynccontextmanager
     async def running(self):
-        beating = asyncio.create_task(self._run())
+        beating = Periodic(f"keeping task {self.operation_id} alive", self.every, self._step, expected=(Exception,))
+        await beating.start()
         try:
             yield self
         finally:
-            beating.cancel()
-            await asyncio.gather(beating, return_exceptions=True)
+            await beating.stop()

@@ -8,9 +8,9 @@ from __future__ import annotations
 from ember import operations, quota, states
 from ember.db import Backup, Volume, write_transaction
 from ember.v1 import backup_pb2
+from ember.volume_messages import to_proto as volume_to_proto
 from ember.volume_tasks import backup_cas
 from backup import convert, records
-from volume.convert import to_proto as volume_to_proto
 
 
 def backup_done(operation_id: str, payload: dict, data_bytes: int, stored_bytes: int, chunk_count: int) -> bool:

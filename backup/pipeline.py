@@ -14,7 +14,7 @@ import concurrent.futures
 import dataclasses
 import queue
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import zstandard
 
@@ -57,20 +57,102 @@ def data_ranges(extents: Iterator[tuple[int, int, bool]], chunk_size: int, size:
     return ranges
 
 
-def _read_blocks(volume, ranges: list[tuple[int, int]], out: queue.Queue, stop: threading.Event) -> None:
-    blocks = ((offset, min(READ_SIZE, start + length - offset))
-              for start, length in ranges for offset in range(start, start + length, READ_SIZE))
-    reads = volume.read_blocks(blocks)
-    try:
-        for offset, block in reads:
-            if stop.is_set():
-                return
-            out.put((offset, bytes(block)))
-        out.put(None)
-    except BaseException as exc:
-        out.put(exc)
-    finally:
-        reads.close()
+class _BlockReader:
+    """The reader thread: the volume's data ranges in blocks of READ_SIZE,
+    handed over through a queue `depth` blocks deep; a read error is raised
+    to whoever iterates."""
+
+    def __init__(self, volume, ranges: list[tuple[int, int]], depth: int):
+        self._blocks: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(volume, ranges), daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self) -> None:
+        self._thread.join(timeout=30)
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        while (item := self._blocks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _read(self, volume, ranges: list[tuple[int, int]]) -> None:
+        blocks = ((offset, min(READ_SIZE, start + length - offset))
+                  for start, length in ranges for offset in range(start, start + length, READ_SIZE))
+        reads = volume.read_blocks(blocks)
+        try:
+            for offset, block in reads:
+                if self._stop.is_set():
+                    return
+                self._blocks.put((offset, bytes(block)))
+            self._blocks.put(None)
+        except BaseException as exc:
+            self._blocks.put(exc)
+        finally:
+            reads.close()
+
+
+# (chunk number, hash, what to store or None when the repository has it, raw length)
+Chunk = tuple[int, bytes, bytes | None, int]
+
+
+class _Chunker:
+    """Run on the worker threads: cuts a block into chunks, skips the all-zero
+    ones, hashes the rest and compresses those the repository lacks."""
+
+    def __init__(self, chunk_size: int, known):
+        self.chunk_size, self.known = chunk_size, known
+        self.zero = bytes(chunk_size)
+        self.local = threading.local()
+
+    def __call__(self, offset: int, block: bytes) -> tuple[int, list[Chunk]]:
+        """The block's length and its chunks."""
+        compressor = self.local.__dict__.get("zstd") or self.local.__dict__.setdefault(
+            "zstd", zstandard.ZstdCompressor(level=ZSTD_LEVEL))
+        out = []
+        for i in range(0, len(block), self.chunk_size):
+            data = block[i:i + self.chunk_size]
+            if data == self.zero[:len(data)]:
+                continue
+            digest = chunk_hash(data)
+            blob = None
+            if digest not in self.known:
+                squeezed = compressor.compress(data)
+                blob = squeezed if len(squeezed) < len(data) else data
+            out.append(((offset + i) // self.chunk_size, digest, blob, len(data)))
+        return len(block), out
+
+
+class _ChunkWriter:
+    """The calling thread's stage: names every chunk in the manifest and packs
+    each one the repository lacks once; commit() makes them durable."""
+
+    def __init__(self, repo: Repository, manifest: Manifest, stats: Stats, known):
+        self.repo, self.manifest, self.stats, self.known = repo, manifest, stats, known
+        self.pack = PackWriter(repo.root)
+        self.written: set[bytes] = set()
+
+    def add(self, chunks: list[Chunk]) -> None:
+        for number, digest, blob, raw_length in chunks:
+            self.manifest.chunks.append((number, digest))
+            if blob is not None and digest not in self.known and digest not in self.written:
+                flags = FLAG_ZSTD if len(blob) < raw_length else 0
+                self.pack.add(digest, blob, raw_length, flags)
+                self.written.add(digest)
+                self.stats.new_chunks += 1
+                self.stats.stored_bytes += len(blob)
+
+    def commit(self) -> None:
+        self.repo.learn(self.pack.commit())
+
+    def abandon(self) -> None:
+        self.pack.abandon()
 
 
 def backup(
@@ -79,85 +161,52 @@ def backup(
     """Fills manifest.chunks and stores the chunks the repository lacks;
     every chunk named is durable before this returns."""
     chunk_size = repo.chunk_size
-    zero = bytes(chunk_size)
-    local = threading.local()
     repo.refresh_index()
     known = repo.index
-
-    def process(offset: int, block: bytes) -> list[tuple[int, bytes, bytes | None, int]]:
-        compressor = local.__dict__.get("zstd") or local.__dict__.setdefault(
-            "zstd", zstandard.ZstdCompressor(level=ZSTD_LEVEL))
-        out = []
-        for i in range(0, len(block), chunk_size):
-            data = block[i:i + chunk_size]
-            if data == zero[:len(data)]:
-                continue
-            digest = chunk_hash(data)
-            blob = None
-            if digest not in known:
-                squeezed = compressor.compress(data)
-                blob = squeezed if len(squeezed) < len(data) else data
-            out.append(((offset + i) // chunk_size, digest, blob, len(data)))
-        return out
-
+    chunker = _Chunker(chunk_size, known)
     ranges = data_ranges(volume.extents(), chunk_size, volume.size)
     stats = Stats(bytes_total=sum(length for _, length in ranges))
-    blocks: queue.Queue = queue.Queue(maxsize=2 * workers + 2)
-    stop = threading.Event()
-    reader = threading.Thread(target=_read_blocks, args=(volume, ranges, blocks, stop), daemon=True)
-    writer = PackWriter(repo.root)
-    written: set[bytes] = set()
+    reader = _BlockReader(volume, ranges, depth=2 * workers + 2)
+    writer = _ChunkWriter(repo, manifest, stats, known)
     reader.start()
     try:
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="backup-worker") as pool:
-            pending: collections.deque = collections.deque()
-            finished = False
-            while not finished or pending:
-                if not finished and len(pending) < 2 * workers:
-                    item = blocks.get()
-                    if isinstance(item, BaseException):
-                        raise item
-                    if item is None:
-                        finished = True
-                    else:
-                        pending.append((len(item[1]), pool.submit(process, *item)))
-                    continue
-                length, future = pending.popleft()
-                for number, digest, blob, raw_length in future.result():
-                    manifest.chunks.append((number, digest))
-                    if blob is not None and digest not in known and digest not in written:
-                        flags = FLAG_ZSTD if len(blob) < raw_length else 0
-                        writer.add(digest, blob, raw_length, flags)
-                        written.add(digest)
-                        stats.new_chunks += 1
-                        stats.stored_bytes += len(blob)
+            for length, chunks in _run_ahead(pool, chunker, reader, 2 * workers):
+                writer.add(chunks)
                 stats.bytes_done += length
                 progress(stats.bytes_done, stats.bytes_total)
                 heartbeat()
-        repo.learn(writer.commit())
+        writer.commit()
     except BaseException:
-        stop.set()
+        reader.stop()
         writer.abandon()
         raise
     finally:
-        reader.join(timeout=30)
+        reader.join()
     manifest.chunks.sort()
     stats.chunks = len(manifest.chunks)
     stats.zero_chunks = stats.bytes_total // chunk_size - stats.chunks if stats.bytes_total else 0
     return stats
 
 
+def _run_ahead(pool: concurrent.futures.Executor, work: Callable, calls: Iterable[tuple], depth: int) -> Iterator:
+    """work(*args) for each of `calls`, at most `depth` of them in flight on
+    `pool`, the results in order."""
+    futures: collections.deque = collections.deque()
+    for args in calls:
+        futures.append(pool.submit(work, *args))
+        if len(futures) >= depth:
+            yield futures.popleft().result()
+    while futures:
+        yield futures.popleft().result()
+
+
 def _fetched(chunks: list, read: Callable[[list], list], workers: int, batch: int) -> Iterator[list]:
     """read(group) for groups of `batch` chunks, run ahead on `workers`
     threads, results in order."""
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="chunk-reader") as pool:
-        futures: collections.deque = collections.deque()
-        for i in range(0, len(chunks), batch):
-            futures.append(pool.submit(read, chunks[i:i + batch]))
-            if len(futures) >= 2 * workers:
-                yield futures.popleft().result()
-        while futures:
-            yield futures.popleft().result()
+        groups = ((chunks[i:i + batch],) for i in range(0, len(chunks), batch))
+        yield from _run_ahead(pool, read, groups, 2 * workers)
 
 
 def restore(

@@ -8,13 +8,13 @@ import base64
 import json
 import uuid
 
-from ember import operations, pagination, quota, states, subjects
+from ember import lookup, operations, pagination, quota, replay, states, subjects, validation, volumes
 from ember.auth import Identity
 from ember.db import Backup, utcnow, write_transaction
-from ember.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ember.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from ember.outbox import Task
+from ember.started import Started
 from ember.volume_tasks import backup_cas
-from volume import manager, validation
 
 RECORD_SERVICE = "ember"
 
@@ -28,10 +28,7 @@ def _task(verb: str, op_id: str, payload: dict, msg_id: str = "") -> Task:
 
 
 def get(identity: Identity, backup_id: str) -> Backup:
-    found = Backup.get_or_none(Backup.id == backup_id, Backup.project_id == identity.project_id)
-    if found is None:
-        raise NotFound("backup", backup_id)
-    return found
+    return lookup.get(Backup, backup_id, identity.project_id)
 
 
 def list_backups(identity: Identity, volume_id: str, size: int, token: str, secret: bytes):
@@ -49,12 +46,11 @@ def _refuse(kind: str, row, message: str, reason: str) -> FailedPrecondition:
 def create(
     identity: Identity, volume_id: str, fields: dict, incremental: bool, force: bool, request_id: str,
     limits: dict[str, int], retry_after: float,
-) -> manager.Started:
-    with write_transaction():
-        replay = operations.find_by_request(identity, "CreateBackup", request_id)
-        if replay:
-            return manager.Started(replay, None)
-        volume = manager.get_volume(identity, volume_id)
+) -> Started:
+    with replay.once(identity, "CreateBackup", request_id) as earlier:
+        if earlier:
+            return earlier
+        volume = volumes.get_volume(identity, volume_id)
         from_snapshot = volume.status == states.IN_USE and force
         if volume.status != states.AVAILABLE and not from_snapshot:
             hint = "; pass force to back up an in-use volume" if volume.status == states.IN_USE else ""
@@ -83,15 +79,14 @@ def create(
             "backup_id": backup.id, "volume_id": volume.id, "snapshot": from_snapshot,
             "previous_status": None if from_snapshot else states.AVAILABLE,
         })
-        return manager.Started(operations.new(identity, "CreateBackup", backup.id, request_id, op_id, task,
-                                              retry_after), task)
+        return Started(operations.new(identity, "CreateBackup", backup.id, request_id, op_id, task,
+                                      retry_after), task)
 
 
-def delete(identity: Identity, backup_id: str, request_id: str, retry_after: float) -> manager.Started:
-    with write_transaction():
-        replay = operations.find_by_request(identity, "DeleteBackup", request_id)
-        if replay:
-            return manager.Started(replay, None)
+def delete(identity: Identity, backup_id: str, request_id: str, retry_after: float) -> Started:
+    with replay.once(identity, "DeleteBackup", request_id) as earlier:
+        if earlier:
+            return earlier
         backup = get(identity, backup_id)
         if backup.status not in states.BACKUP_DELETABLE:
             raise _refuse("backup", backup, "only backups that are "
@@ -99,18 +94,17 @@ def delete(identity: Identity, backup_id: str, request_id: str, retry_after: flo
         backup_cas(backup.id, backup.status, states.DELETING)
         op_id = operations.new_id()
         task = _task("delete_backup", op_id, {"backup_id": backup.id})
-        return manager.Started(operations.new(identity, "DeleteBackup", backup.id, request_id, op_id, task,
-                                              retry_after), task)
+        return Started(operations.new(identity, "DeleteBackup", backup.id, request_id, op_id, task,
+                                      retry_after), task)
 
 
 def restore(
-    identity: Identity, backup_id: str, volume_id: str, new: manager.NewVolume, limits: dict[str, int],
+    identity: Identity, backup_id: str, volume_id: str, new: volumes.NewVolume, limits: dict[str, int],
     retry_after: float,
-) -> manager.Started:
-    with write_transaction():
-        replay = operations.find_by_request(identity, "RestoreBackup", new.request_id)
-        if replay:
-            return manager.Started(replay, None)
+) -> Started:
+    with replay.once(identity, "RestoreBackup", new.request_id) as earlier:
+        if earlier:
+            return earlier
         backup = get(identity, backup_id)
         if backup.status != states.AVAILABLE:
             raise _refuse("backup", backup, "restores are made from available backups", "BACKUP_STATUS_INVALID")
@@ -121,11 +115,11 @@ def restore(
             size = max(new.size_gb, backup.size_gb)
             # Its own message id: JetStream would drop it as a duplicate of the create.
             then = _task("restore", op_id, dict(payload, new_volume=True), msg_id=f"{op_id}.restore")
-            return manager.create_volume(
-                identity, manager.NewVolume(**{**new.__dict__, "size_gb": size}), limits, retry_after,
+            return volumes.create_volume(
+                identity, volumes.NewVolume(**{**new.__dict__, "size_gb": size}), limits, retry_after,
                 verb="RestoreBackup", op_id=op_id, then={"status": states.RESTORING_BACKUP, "task": then},
             )
-        volume = manager.get_volume(identity, volume_id)
+        volume = volumes.get_volume(identity, volume_id)
         if volume.status != states.AVAILABLE:
             raise _refuse("volume", volume, "restores go onto available volumes", "VOLUME_STATUS_INVALID")
         if volume.size_gb < backup.size_gb:
@@ -133,19 +127,19 @@ def restore(
                                                f"{backup.size_gb} GiB")
         states.cas_status(volume.id, [states.AVAILABLE], states.RESTORING_BACKUP, previous_status=states.AVAILABLE)
         task = _task("restore", op_id, dict(payload, volume_id=volume.id, new_volume=False))
-        return manager.Started(operations.new(identity, "RestoreBackup", volume.id, new.request_id, op_id, task,
-                                              retry_after), task)
+        return Started(operations.new(identity, "RestoreBackup", volume.id, new.request_id, op_id, task,
+                                      retry_after), task)
 
 
-def verify(identity: Identity, backup_id: str, retry_after: float) -> manager.Started:
+def verify(identity: Identity, backup_id: str, retry_after: float) -> Started:
     with write_transaction():
         backup = get(identity, backup_id)
         if backup.status not in (states.AVAILABLE, states.RESTORING):
             raise _refuse("backup", backup, "only available backups can be verified", "BACKUP_STATUS_INVALID")
         op_id = operations.new_id()
         task = _task("verify_backup", op_id, {"backup_id": backup.id})
-        return manager.Started(operations.new(identity, "VerifyBackup", backup.id, None, op_id, task,
-                                              retry_after), task)
+        return Started(operations.new(identity, "VerifyBackup", backup.id, None, op_id, task,
+                                      retry_after), task)
 
 
 def update(identity: Identity, backup_id: str, fields: dict, metadata_keys: dict[str, str | None]) -> Backup:

@@ -13,6 +13,8 @@ from backup.repository import Repository
 from backup.tasks import BackupTasks
 from ember import metrics, startup, subjects
 from ember.directory import Directory
+from ember.internal_client import InternalClient
+from ember.lifecycle import Part, Step
 from ember.runtime import Runtime
 from ember.v1 import backup_pb2_grpc
 
@@ -31,29 +33,24 @@ class BackupService:
         settings = runtime.settings
         self.runtime = runtime
         self.repo = Repository(repository_path(settings))
-        self.directory = Directory(settings.registry_ttl, settings.max_message_bytes)
-        self.hosts = VolumeHosts(self.directory, runtime.secret, settings.host)
+        self.directory = Directory(settings.registry_ttl)
+        self.internal = InternalClient(self.directory, runtime.secret, settings.max_message_bytes)
+        self.hosts = VolumeHosts(self.internal, settings.host)
         self.api = BackupApi(settings, runtime.bus, runtime.secret, self.repo)
         self.registry_extra = {"host": settings.host, "repository": str(self.repo.root)}
-        self._rate: asyncio.Task | None = None
+        self.tasks = BackupTasks(runtime.bus, self.repo, self.hosts, settings)
 
     def servicers(self):
         return [(backup_pb2_grpc.add_BackupServiceServicer_to_server, self.api, "ember.v1.BackupService")]
 
-    async def start(self, runtime: Runtime) -> None:
-        s = runtime.settings
-        await self.directory.start(runtime.bus.js)
-        await startup.sweep(runtime.bus, "backup service", startup.backup_scopes())
-        tasks = BackupTasks(runtime.bus, self.repo, self.hosts, s)
-        await runtime.bus.consume(
-            subjects.BACKUP_TASKS, subjects.BACKUP_DURABLE, tasks.handle, ack_wait=s.task_ack_wait,
-            max_deliver=s.task_max_deliver, concurrency=s.backup_tasks,
-        )
-        self._rate = asyncio.create_task(metrics.sample_backup_rate(METERED_VERBS))
-
-    async def stop(self) -> None:
-        if self._rate:
-            self._rate.cancel()
-            await asyncio.gather(self._rate, return_exceptions=True)
-        await self.directory.stop()
-        self.repo.close()
+    def parts(self) -> list[Part]:
+        runtime, s = self.runtime, self.runtime.settings
+        return [
+            Step("directory", on_start=lambda: self.directory.start(runtime.bus.js), on_stop=self.directory.stop),
+            Step("internal channels", on_stop=self.internal.close),
+            Step("repository", on_stop=lambda: asyncio.to_thread(self.repo.close)),
+            Step("start-up sweep", on_start=lambda: startup.sweep(runtime.bus, "backup service",
+                                                                  startup.backup_scopes())),
+            runtime.consumer(subjects.BACKUP_TASKS, subjects.BACKUP_DURABLE, self.tasks, concurrency=s.backup_tasks),
+            metrics.backup_rate_sampler(METERED_VERBS),
+        ]

@@ -19,10 +19,11 @@ from backup.pipeline import backup as back_up, restore as restore_onto, verify a
 from backup.repository import ChunkError, Repository, gc, locks
 from backup.repository.manifests import Manifest
 from backup.volumes_io import open_volume
-from ember import events, failpoints, metrics, states, volume_tasks, writer
+from ember import events, export_holders, failpoints, metrics, states, volume_tasks, writer
 from ember.bus import Delivery, Retry
 from ember.config import Settings
 from ember.db import Backup, Volume
+from ember.entrypoints import TaskHandlers, task
 from ember.errors import DataLoss, EmberError, FailedPrecondition, Unavailable
 from ember.progress import Progress
 
@@ -87,22 +88,19 @@ def _restore(repo: Repository, manifest: Manifest, fill_holes: bool, workers: in
     return stats
 
 
-class BackupTasks:
+class BackupTasks(TaskHandlers):
+    """Every handler runs with a KeepAlive while it works, and under one set
+    of failure rules (run())."""
+
+    kind = "backup task"
+
     def __init__(self, bus, repo: Repository, hosts: VolumeHosts, settings: Settings):
         self.bus, self.repo, self.hosts = bus, repo, hosts
         self.workers, self.retry_after = settings.backup_workers, settings.outbox_retry_after
         self.beat_every = max(settings.task_ack_wait / 3, 0.5)
-        self.verbs = {
-            "backup": self.backup, "restore": self.restore, "delete_backup": self.delete,
-            "verify_backup": self.verify,
-        }
 
-    async def handle(self, delivery: Delivery) -> None:
+    async def run(self, handler, delivery: Delivery) -> None:
         verb = delivery.subject.rpartition(".")[2]
-        handler = self.verbs.get(verb)
-        if handler is None:
-            log.error("unknown backup task %s; dropping it", delivery.subject)
-            return
         p = delivery.payload
         alive = KeepAlive(delivery, p["operation_id"], self.beat_every, self.retry_after)
         try:
@@ -115,12 +113,12 @@ class BackupTasks:
         except EmberError as exc:
             if isinstance(exc, Unavailable) and not delivery.final:
                 # The database (or a volume host) is away: not the backup's fault.
-                raise Retry(f"{verb} of backup {p['backup_id']}: {exc.message}", delay=min(2.0 ** delivery.attempt, 30.0))
+                raise Retry(f"{verb} of backup {p['backup_id']}: {exc.message}")
             await self._fail(p, exc)
         except Exception as exc:
             if not delivery.final:
                 raise Retry(f"{verb} of backup {p['backup_id']} (delivery {delivery.attempt}): {exc}",
-                            delay=BUSY_RETRY if isinstance(exc, locks.Busy) else min(2.0 ** delivery.attempt, 30.0))
+                            delay=BUSY_RETRY if isinstance(exc, locks.Busy) else None)
             log.error("%s of backup %s failed for good", verb, p["backup_id"], exc_info=True)
             await self._fail(p, EmberError(f"{verb} failed after {delivery.attempt} tries: {exc}", "BACKUP_TASK_FAILED"))
         if await asyncio.to_thread(gc.pending, self.repo):
@@ -165,6 +163,7 @@ class BackupTasks:
             return
         log.info("garbage collection: %s", freed)
 
+    @task("backup")
     async def backup(self, delivery: Delivery, alive: KeepAlive) -> None:
         p = delivery.payload
         backup = await asyncio.to_thread(_backup_in, p["backup_id"], states.CREATING)
@@ -180,7 +179,7 @@ class BackupTasks:
                                  "volume_type": volume.volume_type_name, "metadata": volume.metadata}},
         )
         work = functools.partial(_back_up, self.repo, manifest, self.workers, self._progress(p), alive)
-        stats = await self._on_export(alive, volume, f"backup-{backup.id}", False, p["snapshot"], work)
+        stats = await self._on_export(alive, volume, export_holders.backup(backup.id), False, p["snapshot"], work)
         done = await writer.run(outcomes.backup_done, p["operation_id"], p, stats.bytes_total, stats.stored_bytes,
                                 stats.chunks)
         if done:
@@ -191,6 +190,7 @@ class BackupTasks:
             # Nothing will ever restore it: its chunks are garbage once the manifest goes.
             await asyncio.to_thread(self.repo.delete_manifest, backup.id)
 
+    @task("restore")
     async def restore(self, delivery: Delivery, alive: KeepAlive) -> None:
         p = delivery.payload
         volume = await asyncio.to_thread(Volume.get_or_none, Volume.id == p["volume_id"])
@@ -199,12 +199,14 @@ class BackupTasks:
         manifest = await asyncio.to_thread(_read_manifest, self.repo, p["backup_id"])
         work = functools.partial(_restore, self.repo, manifest, not p["new_volume"], self.workers,
                                  self._progress(p), alive)
-        await self._on_export(alive, volume, f"restore-{p['operation_id']}", True, False, work)
+        await self._on_export(alive, volume, export_holders.restore(p["operation_id"]), True, False, work)
+
         volume_metadata = manifest.metadata.get("volume", {}).get("metadata", {})
         if await writer.run(outcomes.restore_done, p["operation_id"], p, volume_metadata):
             await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, states.AVAILABLE, p["operation_id"])
             await events.announce(self.bus, volume_tasks.BACKUPS, p["backup_id"], states.AVAILABLE)
 
+    @task("delete_backup")
     async def delete(self, delivery: Delivery, alive: KeepAlive) -> None:
         p = delivery.payload
         if await asyncio.to_thread(_backup_in, p["backup_id"], states.DELETING) is None:
@@ -214,6 +216,7 @@ class BackupTasks:
         if await writer.run(outcomes.delete_done, p["operation_id"], p["backup_id"]):
             await events.announce(self.bus, volume_tasks.BACKUPS, p["backup_id"], "deleted", p["operation_id"])
 
+    @task("verify_backup")
     async def verify(self, delivery: Delivery, alive: KeepAlive) -> None:
         p = delivery.payload
         backup_id = p["backup_id"]

@@ -27,6 +27,7 @@ from google.protobuf import duration_pb2
 
 from bench import jsonfile
 from bench.local import local_ember
+from ember import pool_names
 from ember.v1 import (
     attachment_pb2, backup_pb2, backup_pb2_grpc, snapshot_pb2, snapshot_pb2_grpc, volume_pb2, volume_pb2_grpc,
 )
@@ -76,7 +77,8 @@ class Gateway:
 
     async def attach_detach(self, volume: volume_pb2.Volume) -> float:
         """A local attachment (the bench runs on the volume's host), completed, then removed."""
-        connector = attachment_pb2.Connector(host=volume.host.partition("@")[0], transports=["local"])
+        connector = attachment_pb2.Connector(host=pool_names.host_of(volume.host), transports=["local"])
+
         started = time.perf_counter()
         attachment = await self.volumes.CreateAttachment(attachment_pb2.CreateAttachmentRequest(
             volume_id=volume.id, instance_id="bench", connector=connector), metadata=self.metadata, timeout=30)

@@ -1,2 +1,2 @@
-"""Ember's shared package: configuration, database, JetStream bus, registry,
-auth tokens, errors, the service runtime, the `ember` CLI and the generated stubs."""
+"""Ember's shared package, which imports no other: settings, database, bus, tokens, errors, the
+service plumbing (runtime, lifecycle, @task, internal client, retry, testing), what services share of volumes, the stubs."""

@@ -17,7 +17,8 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 
-from ember import logs, metrics, subjects
+from ember import logs, metrics, retry, subjects
+from ember.retry import REDELIVERY
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,6 +27,8 @@ EVENTS_MAX_AGE = 7 * 24 * 3600.0
 DUPLICATE_WINDOW = 120.0
 # How long declaring a stream waits out a cluster without a JetStream leader.
 ENSURE_PATIENCE = 30.0
+# Elections take a second or two; polling faster than this only adds load.
+LEADER_WAIT = retry.Backoff(first=0.25, cap=1.0)
 # What a cluster answers while it elects a leader or a node rejoins.
 TRANSIENT = (
     nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError, nats.errors.TimeoutError,
@@ -34,9 +37,10 @@ TRANSIENT = (
 
 
 class Retry(Exception):
-    """Raised by a task handler to have the task redelivered after `delay` seconds."""
+    """Raised by a task handler to have the task redelivered after `delay`
+    seconds, by default the redelivery back-off of its attempt."""
 
-    def __init__(self, reason: str, delay: float = 1.0):
+    def __init__(self, reason: str, delay: float | None = None):
         super().__init__(reason)
         self.delay = delay
 
@@ -57,15 +61,7 @@ TaskHandler = Callable[[Delivery], Awaitable[None]]
 async def patiently(what: str, attempt: Callable[[], Awaitable[T]], patience: float = ENSURE_PATIENCE) -> T:
     """attempt(), again while the cluster cannot answer yet: a NATS cluster
     that just started or lost a node has no JetStream leader for a few seconds."""
-    deadline = asyncio.get_running_loop().time() + patience
-    while True:
-        try:
-            return await attempt()
-        except TRANSIENT as exc:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            log.info("%s: JetStream not ready (%s); retrying", what, exc or type(exc).__name__)
-            await asyncio.sleep(0.5)
+    return await retry.patiently(f"{what}: JetStream not ready", TRANSIENT, LEADER_WAIT, patience, attempt)
 
 
 async def ensure_stream(js, config: StreamConfig) -> StreamInfo:
@@ -87,15 +83,47 @@ async def ensure_stream(js, config: StreamConfig) -> StreamInfo:
     return info
 
 
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What became of one delivery: "ok" (acked), or "retry" / "failed"
+    (redelivered after `delay` seconds)."""
+
+    kind: str
+    delay: float = 0.0
+
+    @property
+    def acked(self) -> bool:
+        return self.kind == "ok"
+
+
+async def run_handler(handler: TaskHandler, delivery: Delivery, max_deliver: int) -> Outcome:
+    """Runs a task's handler and says what the bus is to do with the task:
+    a handler that returns is done; one that raises Retry is redelivered
+    after its delay (by default the redelivery back-off); one that fails
+    otherwise is logged and redelivered with back-off."""
+    try:
+        await handler(delivery)
+    except Retry as again:
+        delay = REDELIVERY.delay(delivery.attempt) if again.delay is None else again.delay
+        log.info("task %s retried in %.1fs: %s", delivery.subject, delay, again)
+        return Outcome("retry", delay)
+    except Exception:
+        log.exception("task %s failed (delivery %d of %d)", delivery.subject, delivery.attempt, max_deliver)
+        return Outcome("failed", REDELIVERY.delay(delivery.attempt))
+    return Outcome("ok")
+
+
 class Bus:
     def __init__(self, nc: nats.NATS, replicas: int = 1):
         self.nc = nc
         self.js = nc.jetstream()
         self.replicas = replicas
-        self._consumers: list[asyncio.Task] = []
+        # durable name -> its pull loop
+        self._pulls: dict[str, asyncio.Task] = {}
+        self._stopping: set[str] = set()
         # durable name -> pull subscription, for the queue-depth metric
         self.subscriptions: dict[str, Any] = {}
-        self._closing = False
+        self._depth = metrics.queue_depth_sampler(self.subscriptions)
 
     @classmethod
     async def connect(cls, url: str, name: str, replicas: int = 1) -> "Bus":
@@ -153,8 +181,9 @@ class Bus:
         max_deliver: int,
         concurrency: int = 16,
     ) -> None:
-        """Runs `handler` for each task on `subject` until close(); many processes
-        may consume the same durable, each task goes to one of them."""
+        """Runs `handler` for each task on `subject` until stop_consuming() or
+        close(); many processes may consume the same durable, each task goes
+        to one of them."""
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -165,11 +194,20 @@ class Bus:
         )
         sub = await self.js.pull_subscribe(subject, durable=durable, stream=subjects.TASKS_STREAM, config=config)
         if not self.subscriptions:
-            self._consumers.append(asyncio.create_task(metrics.sample_queue_depth(self.subscriptions)))
+            await self._depth.start()
         self.subscriptions[durable] = sub
         slots = asyncio.Semaphore(concurrency)
-        self._consumers.append(
-            asyncio.create_task(self._pull(sub, durable, handler, slots, max_deliver, concurrency)))
+        self._stopping.discard(durable)
+        self._pulls[durable] = asyncio.create_task(self._pull(sub, durable, handler, slots, max_deliver, concurrency))
+
+    async def stop_consuming(self, durable: str) -> None:
+        """Fetches no more tasks for `durable`; returns once the handlers that
+        hold one have finished (or 10 s passed)."""
+        self._stopping.add(durable)
+        pull = self._pulls.pop(durable, None)
+        if pull:
+            pull.cancel()
+            await asyncio.gather(pull, return_exceptions=True)
 
     async def _pull(
         self, sub, durable: str, handler: TaskHandler, slots: asyncio.Semaphore, max_deliver: int, batch: int,
@@ -177,10 +215,10 @@ class Bus:
         running: set[asyncio.Task] = set()
         while True:
             try:
-                if self._closing:
-                    # close() cancelled this task, but Python 3.11's wait_for
-                    # (inside fetch) loses a cancellation that arrives as it
-                    # completes: stop here all the same.
+                if durable in self._stopping:
+                    # stop_consuming() cancelled this task, but Python 3.11's
+                    # wait_for (inside fetch) loses a cancellation that arrives
+                    # as it completes: stop here all the same.
                     raise asyncio.CancelledError
                 msgs = await sub.fetch(batch=batch, timeout=5)
             except asyncio.CancelledError:
@@ -219,29 +257,20 @@ class Bus:
             return
         # Each task runs in an asyncio task of its own, so this id is its alone.
         logs.set_request_id(str(delivery.payload.get("request_id", "")))
-        try:
-            await handler(delivery)
-        except Retry as retry:
-            log.info("task %s retried in %.1fs: %s", msg.subject, retry.delay, retry)
-            await msg.nak(delay=retry.delay)
-            metrics.observe_task(durable, "retry", started)
-            return
-        except Exception:
-            log.exception("task %s failed (delivery %d of %d)", msg.subject, attempt, max_deliver)
-            await msg.nak(delay=min(2.0**attempt, 30.0))
-            metrics.observe_task(durable, "failed", started)
-            return
-        await msg.ack()
-        metrics.observe_task(durable, "ok", started)
-        took = round((time.perf_counter() - started) * 1000, 2)
-        log.info("task %s done in %.1fms (delivery %d)", msg.subject, took, attempt, extra={"fields": {
-            "task": msg.subject, "duration_ms": took, "delivery": attempt}})
+        outcome = await run_handler(handler, delivery, max_deliver)
+        if outcome.acked:
+            await msg.ack()
+        else:
+            await msg.nak(delay=outcome.delay)
+        metrics.observe_task(durable, outcome.kind, started)
+        if outcome.acked:
+            took = round((time.perf_counter() - started) * 1000, 2)
+            log.info("task %s done in %.1fms (delivery %d)", msg.subject, took, attempt, extra={"fields": {
+                "task": msg.subject, "duration_ms": took, "delivery": attempt}})
 
     async def close(self) -> None:
-        self._closing = True
-        for task in self._consumers:
-            task.cancel()
-        await asyncio.gather(*self._consumers, return_exceptions=True)
+        await asyncio.gather(*(self.stop_consuming(durable) for durable in list(self._pulls)))
+        await self._depth.stop()
         if not self.nc.is_closed:
             # Not drain(): it waits until every subscription's queue is empty,
             # and replies to pull requests or KV updates that arrive after

@@ -9,11 +9,15 @@ import os
 import pathlib
 import re
 import socket
+import typing
 from typing import Any
+
+from ember.setting_types import Seconds, format_value, hint, parser_for
 
 
 # The gateway's public address unless told otherwise; the CLI calls it there.
 GATEWAY_ADDRESS = "127.0.0.1:8776"
+AnySettings = typing.TypeVar("AnySettings")
 
 
 def _setting(default: Any, help: str, env: str | None = None, secret: bool = False) -> Any:
@@ -46,18 +50,18 @@ class Settings:
     max_over_subscription_ratio: float = _setting(20.0, "thin provisioning ratio")
     nbd_address: str = _setting("127.0.0.1", "address the NBD exports of this storage host listen on")
     nbdkit: str = _setting("nbdkit", "the nbdkit binary that serves NBD exports")
-    attachment_reserve_timeout: float = _setting(
+    attachment_reserve_timeout: Seconds = _setting(
         900.0, "seconds an attachment may stay reserved or attaching without CompleteAttachment before its "
         "storage host releases it (judged by the database's clock)")
-    export_retry_max: float = _setting(60.0, "longest wait, in seconds, between tries of an export that cannot be served")
-    backend_failure_cooloff: float = _setting(60.0, "seconds a backend that failed a create is skipped")
-    report_interval: float = _setting(5.0, "seconds between capacity reports")
-    service_down_after: float = _setting(60.0, "a pool silent this long is never chosen")
-    registry_ttl: float = _setting(15.0, "seconds a registry entry lives without heartbeat")
-    task_ack_wait: float = _setting(30.0, "seconds before an unacked task is redelivered")
+    export_retry_max: Seconds = _setting(60.0, "longest wait, in seconds, between tries of an export that cannot be served")
+    backend_failure_cooloff: Seconds = _setting(60.0, "seconds a backend that failed a create is skipped")
+    report_interval: Seconds = _setting(5.0, "seconds between capacity reports")
+    service_down_after: Seconds = _setting(60.0, "a pool silent this long is never chosen")
+    registry_ttl: Seconds = _setting(15.0, "seconds a registry entry lives without heartbeat")
+    task_ack_wait: Seconds = _setting(30.0, "seconds before an unacked task is redelivered")
     task_max_deliver: int = _setting(5, "deliveries of one task before it fails")
-    task_deadline: float = _setting(600.0, "seconds a pending task may take before it fails")
-    outbox_retry_after: float = _setting(30.0, "seconds before an unfinished task is re-published")
+    task_deadline: Seconds = _setting(600.0, "seconds a pending task may take before it fails")
+    outbox_retry_after: Seconds = _setting(30.0, "seconds before an unfinished task is re-published")
     scheduler_max_attempts: int = _setting(3, "backends tried for one volume before it fails")
     free_capacity_weight_multiplier: float = _setting(1.0, "negative stacks, positive spreads")
     allocated_capacity_weight_multiplier: float = _setting(0.0, "off at 0; negative prefers the least allocated pool")
@@ -70,7 +74,7 @@ class Settings:
     backup_workers: int = _setting(2, "threads hashing and compressing per backup or restore")
     backup_tasks: int = _setting(4, "backups, restores and verifies one backup service runs at once")
     max_volume_size_gb: int = _setting(16384, "largest volume accepted")
-    call_timeout: float = _setting(30.0, "longest deadline forwarded to a service")
+    call_timeout: Seconds = _setting(30.0, "longest deadline forwarded to a service")
     max_message_bytes: int = _setting(4 * 1024 * 1024, "largest gRPC message, in bytes, any service takes or sends")
     failpoints: str = _setting("", "testing only: name=action,... (see ember/failpoints.py)")
 
@@ -92,23 +96,44 @@ def env_name(field: dataclasses.Field) -> str:
     return field.metadata.get("env") or "EMBER_" + field.name.upper()
 
 
-def add_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> None:
-    """One --flag per setting; the default shown is the environment's value."""
-    for field in dataclasses.fields(Settings):
-        default = os.environ.get(env_name(field), defaults.get(field.name, field.default))
+def add_arguments(parser: argparse.ArgumentParser, *, settings_class: type = Settings, **defaults: Any) -> None:
+    """One --flag per setting; the default shown is the environment's value,
+    which is left as text for argparse to parse like a flag's, so a bad one
+    is refused by name while --help still works."""
+    annotations = typing.get_type_hints(settings_class)
+    for field in dataclasses.fields(settings_class):
+        default = os.environ.get(env_name(field), defaults.get(field.name, _default(field)))
         # --help output lands in terminals and CI logs: a secret's value never
         # does, nor the password in a database or NATS URL.
-        shown = "hidden" if field.metadata.get("secret") else redact(str(default)).replace("%", "%%")
+        shown = "hidden" if field.metadata.get("secret") else redact(format_value(default)).replace("%", "%%")
+        how = hint(annotations[field.name])
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
-            type=type(field.default),
-            default=type(field.default)(default),
-            help=f"{field.metadata['help']} (${env_name(field)}, default {shown})",
+            type=_parser(field, annotations[field.name]),
+            default=default,
+            help=f"{field.metadata['help']} (${env_name(field)}, default {shown}{'; ' + how if how else ''})",
         )
 
 
-def from_args(args: argparse.Namespace) -> Settings:
-    return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
+def _default(field: dataclasses.Field) -> Any:
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
+
+
+def _parser(field: dataclasses.Field, annotation: Any) -> typing.Callable[[str], Any]:
+    parse = parser_for(annotation)
+
+    def parse_setting(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            # argparse puts the flag's name first; the variable may be where it came from.
+            raise argparse.ArgumentTypeError(f"{error} (setting {field.name}, from this flag or ${env_name(field)})")
+
+    return parse_setting
+
+
+def from_args(args: argparse.Namespace, settings_class: type[AnySettings] = Settings) -> AnySettings:
+    return settings_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(settings_class)})
 
 
 def parse(argv: list[str] | None = None, description: str = "", prog: str | None = None, **defaults: Any) -> Settings:
@@ -119,4 +144,4 @@ def parse(argv: list[str] | None = None, description: str = "", prog: str | None
 
 def to_env(settings: Settings) -> dict[str, str]:
     """The settings as EMBER_* variables, for child processes."""
-    return {env_name(f): str(getattr(settings, f.name)) for f in dataclasses.fields(Settings)}
+    return {env_name(f): format_value(getattr(settings, f.name)) for f in dataclasses.fields(settings)}

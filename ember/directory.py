@@ -1,37 +1,31 @@
 """Where each service's healthy instances are (and, for volume services,
-their storage hosts): the registry KV mirrored in memory, with one cached
-channel per instance address. The gateway routes with it; the backup
-service finds volume hosts with it."""
+their storage hosts): the registry KV mirrored in memory. The internal
+client (ember.internal_client) picks the instance of each call with it."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Collection
-
-import grpc
 
 from ember import kv, subjects
 from ember.errors import Unavailable
 
 
-
 class Directory:
-    def __init__(self, ttl: float, max_message_bytes: int = 4 * 1024 * 1024):
+    def __init__(self, ttl: float):
         self.ttl = ttl
-        # As large as the services' own limit, so a call one of them accepts
-        # or answers is never refused on this hop.
-        self._options = [("grpc.max_receive_message_length", max_message_bytes),
-                         ("grpc.max_send_message_length", max_message_bytes)]
         self.mirror: kv.KvMirror | None = None
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        # Set whenever the registry changes.
+        self.changed = asyncio.Event()
         self._turn = itertools.count()
         # address -> when a call to it could not connect
         self._down: dict[str, float] = {}
 
     async def start(self, js) -> None:
         bucket = await kv.open_bucket(js, subjects.REGISTRY_BUCKET, self.ttl)
-        self.mirror = kv.KvMirror(bucket)
+        self.mirror = kv.KvMirror(bucket, changed=self.changed)
         await self.mirror.start()
 
     def addresses(self, service: str, host: str = "") -> list[str]:
@@ -66,14 +60,6 @@ class Directory:
             )
         return addresses[next(self._turn) % len(addresses)]
 
-    def channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=self._options)
-        return channel
-
     async def stop(self) -> None:
         if self.mirror:
             await self.mirror.stop()
-        for channel in self._channels.values():
-            await channel.close()

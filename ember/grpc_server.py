@@ -67,6 +67,64 @@ async def _abort_for(context, method: str, failure: Exception) -> None:
     await errors.abort(context, errors.EmberError("internal error; see the service log"))
 
 
+class _ObservedCall:
+    """One call as CallInterceptor wraps it: what its handler runs with, and
+    how the call is counted, timed and (on the public port) logged."""
+
+    def __init__(self, method: str, request_id: str, identity: auth.Identity | None, public: bool):
+        self.method, self.request_id, self.identity, self.public = method, request_id, identity, public
+        self.labels = metrics.split_method(method)
+
+    def unary(self, behavior):
+        """`behavior` observed, its failures mapped to statuses."""
+
+        async def call(request, context):
+            started = self._begin(context)
+            try:
+                return await behavior(request, context)
+            except grpc.aio.AbortError:
+                # The handler already ended the call with its status.
+                raise
+            except Exception as failure:
+                await _abort_for(context, self.method, failure)
+            finally:
+                self._end(context, started)
+
+        return call
+
+    def streaming(self, behavior):
+        """`behavior` observed; it maps its own failures (see _guarded_stream)."""
+
+        async def stream(request, context):
+            started = self._begin(context)
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            finally:
+                self._end(context, started)
+
+        return stream
+
+    def _begin(self, context) -> float:
+        logs.set_request_id(self.request_id)
+        if self.identity is not None:
+            _identity.set(self.identity)
+        if self.public:
+            # Trailing, not initial: initial metadata sent on its own costs
+            # the gateway a write per call; trailing metadata goes with the status.
+            context.set_trailing_metadata(((logs.REQUEST_ID_KEY, self.request_id),))
+        return time.perf_counter()
+
+    def _end(self, context, started: float) -> None:
+        code = metrics.code_name(context)
+        metrics.observe_call(self.labels, code, started)
+        if self.public:
+            took = round((time.perf_counter() - started) * 1000, 2)
+            project = self.identity.project_id if self.identity else ""
+            log.info("%s %s %.1fms project=%s", self.method, code, took, project or "-", extra={"fields": {
+                "method": self.method, "code": code, "duration_ms": took, "project": project}})
+
+
 class CallInterceptor(grpc.aio.ServerInterceptor):
     """What every call (unary, or with a streamed answer) goes through: it is
     admitted only when `authenticate` accepts its metadata, runs with its
@@ -84,64 +142,19 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or details.method.startswith(OPEN_PREFIXES):
             return handler
         method = details.method
-        labels = metrics.split_method(method)
         request_id = logs.accepted_request_id(metadata_value(details.invocation_metadata, logs.REQUEST_ID_KEY))
         try:
             identity = self.authenticate(details.invocation_metadata)
         except errors.EmberError as error:
-            identity, behavior, kind = None, _rejecting(method, error), _unary
-        else:
-            if handler.unary_unary is not None:
-                behavior, kind = handler.unary_unary, _unary
-            elif handler.unary_stream is not None:
-                behavior, kind = self._guarded_stream(method, handler.unary_stream), _streaming
-            else:
-                return None
-
-        def begin(context) -> float:
-            logs.set_request_id(request_id)
-            if identity is not None:
-                _identity.set(identity)
-            if self.public:
-                # Trailing, not initial: initial metadata sent on its own costs
-                # the gateway a write per call; trailing metadata goes with the status.
-                context.set_trailing_metadata(((logs.REQUEST_ID_KEY, request_id),))
-            return time.perf_counter()
-
-        def end(context, started: float) -> None:
-            code = metrics.code_name(context)
-            metrics.observe_call(labels, code, started)
-            if self.public:
-                took = round((time.perf_counter() - started) * 1000, 2)
-                project = identity.project_id if identity else ""
-                log.info("%s %s %.1fms project=%s", method, code, took, project or "-", extra={"fields": {
-                    "method": method, "code": code, "duration_ms": took, "project": project}})
-
-        if kind is _streaming:
-
-            async def stream(request, context):
-                started = begin(context)
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                finally:
-                    end(context, started)
-
-            return _streaming(handler, stream)
-
-        async def call(request, context):
-            started = begin(context)
-            try:
-                return await behavior(request, context)
-            except grpc.aio.AbortError:
-                # The handler already ended the call with its status.
-                raise
-            except Exception as failure:
-                await _abort_for(context, method, failure)
-            finally:
-                end(context, started)
-
-        return _unary(handler, call)
+            # Refused whatever its shape: one unary answer carries the status.
+            refused = _ObservedCall(method, request_id, None, self.public)
+            return _unary(handler, refused.unary(_rejecting(method, error)))
+        call = _ObservedCall(method, request_id, identity, self.public)
+        if handler.unary_unary is not None:
+            return _unary(handler, call.unary(handler.unary_unary))
+        if handler.unary_stream is not None:
+            return _streaming(handler, call.streaming(self._guarded_stream(method, handler.unary_stream)))
+        return None
 
     @staticmethod
     def _guarded_stream(method: str, streaming):

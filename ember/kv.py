@@ -18,6 +18,7 @@ from nats.js.api import KeyValueConfig, StorageType
 
 from ember import subjects
 from ember.bus import ensure_stream, patiently
+from ember.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -60,40 +61,22 @@ class Heartbeat:
     def __init__(
         self, kv, key: str, value: Callable[[], Awaitable[dict[str, Any]]], interval: float, min_gap: float = 0.0
     ):
-        self.kv, self.key, self.value, self.interval, self.min_gap = kv, key, value, interval, min_gap
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._stopped = False
+        self.kv, self.key, self.value = kv, key, value
+        # NATS unreachable or electing a leader: the next beat will do.
+        self._beating = Periodic(f"heartbeat {key}", interval, self.beat, min_gap=min_gap,
+                                 expected=(nats.errors.Error, asyncio.TimeoutError))
 
     async def start(self) -> None:
         await self.beat()
-        self._task = asyncio.create_task(self._loop())
+        await self._beating.start()
 
     def poke(self) -> None:
         """Report soon, e.g. after the reported figures changed."""
-        self._wake.set()
+        self._beating.poke()
 
     async def beat(self) -> None:
         body = dict(await self.value(), ts=time.time())
         await self.kv.put(self.key, json.dumps(body).encode())
-
-    async def _loop(self) -> None:
-        # Not `while True`: Python 3.11's wait_for loses a cancellation that
-        # arrives as its awaitable completes, and stop() would wait forever.
-        while not self._stopped:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.beat()
-            except (nats.errors.Error, asyncio.TimeoutError) as exc:
-                # NATS unreachable or electing a leader: the next beat will do.
-                log.warning("heartbeat %s failed: %s", self.key, exc or type(exc).__name__)
-            except Exception:
-                log.exception("heartbeat %s failed", self.key)
-            await asyncio.sleep(self.min_gap)
 
     async def others(self, prefix: str, timeout: float = 1.0) -> bool:
         """Whether keys other than this one start with `prefix` (False if the
@@ -105,10 +88,7 @@ class Heartbeat:
         return any(key.startswith(prefix) and key != self.key for key in keys)
 
     async def stop(self, remove: bool = True) -> None:
-        self._stopped = True
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._beating.stop()
         if not remove:
             return
         try:
@@ -123,22 +103,22 @@ class KvMirror:
     while, so a silent mirror asks the bucket for its last revision and,
     if it missed any, watches the bucket anew."""
 
-    def __init__(self, kv, check_every: float = 2.0):
+    def __init__(self, kv, check_every: float = 2.0, changed: asyncio.Event | None = None):
         self.kv = kv
-        self.check_every = check_every
         self.entries: dict[str, dict[str, Any]] = {}
-        self.changed = asyncio.Event()
+        # Set on every update: for a follower made before this mirror.
+        self.changed = changed if changed is not None else asyncio.Event()
         self._newest = 0.0
         self._revision = 0
         self._heard = False
         self._watcher = None
         self._follower: asyncio.Task | None = None
-        self._guard: asyncio.Task | None = None
-        self._stopped = False
+        self._guard = Periodic("checking a KV watcher", check_every, self._check,
+                               expected=(nats.errors.Error, asyncio.TimeoutError))
 
     async def start(self) -> None:
         await self._watch()
-        self._guard = asyncio.create_task(self._keep_watching())
+        await self._guard.start()
 
     async def _watch(self) -> None:
         """(Re)subscribes; returns once the bucket's current entries are in."""
@@ -151,22 +131,14 @@ class KvMirror:
         # Whatever the bucket held up to `last` has just been replayed (or has expired).
         self._revision = max(self._revision, last)
 
-    async def _keep_watching(self) -> None:
-        # Not `while True`: see Heartbeat._loop.
-        while not self._stopped:
-            await asyncio.sleep(self.check_every)
-            if self._heard:
-                self._heard = False
-                continue
-            try:
-                status = await self.kv.status()
-                if status.stream_info.state.last_seq > self._revision:
-                    log.warning("the watcher of KV bucket %s missed updates; watching it anew", status.bucket)
-                    await self._watch()
-            except (nats.errors.Error, asyncio.TimeoutError) as exc:
-                log.info("checking a KV watcher: %s", exc or type(exc).__name__)
-            except Exception:
-                log.exception("checking a KV watcher failed")
+    async def _check(self) -> None:
+        if self._heard:
+            self._heard = False
+            return
+        status = await self.kv.status()
+        if status.stream_info.state.last_seq > self._revision:
+            log.warning("the watcher of KV bucket %s missed updates; watching it anew", status.bucket)
+            await self._watch()
 
     async def _follow(self, watcher, ready: asyncio.Event) -> None:
         async for entry in watcher:
@@ -213,8 +185,5 @@ class KvMirror:
         self._watcher = self._follower = None
 
     async def stop(self) -> None:
-        self._stopped = True
-        if self._guard:
-            self._guard.cancel()
-            await asyncio.gather(self._guard, return_exceptions=True)
+        await self._guard.stop()
         await self._stop_following()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import pathlib
 import selectors
@@ -19,10 +20,13 @@ import time
 
 import nats
 import nats.errors
+import tenacity
 
-from ember import orphans
+from ember import orphans, retry
 
 READY_TIMEOUT = 30.0
+# Starting processes are polled often: each wait here delays a start.
+POLL = retry.Backoff(first=0.05, cap=0.25)
 SERVICES = ("scheduler", "volume", "backup", "api_gateway")
 
 
@@ -185,15 +189,10 @@ def wait_for_jetstream(servers: list[str], timeout: float = READY_TIMEOUT) -> No
         nc = await nats.connect(servers=servers, connect_timeout=2, max_reconnect_attempts=-1)
         try:
             js = nc.jetstream(timeout=2)
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    await js.account_info()
-                    return
-                except (nats.errors.Error, asyncio.TimeoutError) as exc:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"JetStream on {','.join(servers)} did not become ready: {exc}")
-                    await asyncio.sleep(0.25)
+            await retry.patiently("JetStream not ready", (nats.errors.Error, asyncio.TimeoutError), POLL, timeout,
+                                  js.account_info)
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            raise RuntimeError(f"JetStream on {','.join(servers)} did not become ready: {exc}")
         finally:
             await nc.close()
 
@@ -201,17 +200,17 @@ def wait_for_jetstream(servers: list[str], timeout: float = READY_TIMEOUT) -> No
 
 
 def _wait_port(proc: Process, port: int, timeout: float = READY_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.running:
-            break
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    proc.stop(timeout=2)
-    raise RuntimeError(f"nats-server did not start; its log ({proc.log_path}):\n{proc.log()[-3000:]}")
+    def connect() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            pass
+
+    waiting = retry.policy(f"nats-server port {port}", OSError, POLL, timeout, give_up=lambda: not proc.running,
+                           level=logging.DEBUG)
+    try:
+        return tenacity.Retrying(**waiting)(connect)
+    except OSError:
+        proc.stop(timeout=2)
+        raise RuntimeError(f"nats-server did not start; its log ({proc.log_path}):\n{proc.log()[-3000:]}")
 
 
 def start_service(

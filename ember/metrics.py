@@ -4,12 +4,13 @@ and the bytes (and bytes per second) backups, restores and verifies move."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 import grpc
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+
+from ember.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,10 @@ def observe_task(consumer: str, outcome: str, started: float) -> None:
     TASK_SECONDS.labels(consumer).observe(time.perf_counter() - started)
 
 
-async def sample_queue_depth(consumers: dict[str, object]) -> None:
+def queue_depth_sampler(consumers: dict[str, object]) -> Periodic:
     """Keeps QUEUE_DEPTH current for `consumers` (durable name -> pull
-    subscription), which callers may add to while this runs."""
-    while True:
+    subscription), which callers may add to while it runs."""
+    async def sample() -> None:
         for durable, sub in list(consumers.items()):
             try:
                 info = await sub.consumer_info()
@@ -102,21 +103,25 @@ async def sample_queue_depth(consumers: dict[str, object]) -> None:
                 continue
             QUEUE_DEPTH.labels(durable, "pending").set(info.num_pending or 0)
             QUEUE_DEPTH.labels(durable, "in_flight").set(info.num_ack_pending or 0)
-        await asyncio.sleep(QUEUE_SAMPLE_EVERY)
+
+    return Periodic("sampling queue depths", QUEUE_SAMPLE_EVERY, sample, immediately=True)
 
 
-async def sample_backup_rate(verbs: tuple[str, ...]) -> None:
+def backup_rate_sampler(verbs: tuple[str, ...]) -> Periodic:
     """Turns BACKUP_BYTES into BACKUP_RATE every few seconds, so that a
     dashboard without PromQL's rate() (and `ember status`) can show it."""
     def total(verb: str) -> float:
         return REGISTRY.get_sample_value("ember_backup_bytes_total", {"verb": verb}) or 0.0
 
+    every = RATE_SAMPLE_EVERY
     last = {verb: total(verb) for verb in verbs}
     for verb in verbs:
         BACKUP_RATE.labels(verb).set(0)
-    while True:
-        await asyncio.sleep(RATE_SAMPLE_EVERY)
+
+    async def sample() -> None:
         for verb in verbs:
             now = total(verb)
-            BACKUP_RATE.labels(verb).set((now - last[verb]) / RATE_SAMPLE_EVERY)
+            BACKUP_RATE.labels(verb).set((now - last[verb]) / every)
             last[verb] = now
+
+    return Periodic("sampling backup rates", every, sample)

@@ -23,12 +23,6 @@ TYPE_URL_PREFIX = "type.googleapis.com/"
 
 
 _INSERT = PreparedInsert(Operation)
-_BY_REQUEST = Prepared(
-    lambda: Operation.select().where(
-        Operation.project_id == Param("project"), Operation.verb == Param("verb"),
-        Operation.request_id == Param("request_id"),
-    )
-)
 _DONE_FIELDS = [Operation.done, Operation.end_time, Operation.updated_at, Operation.progress_percent, Operation.publish_after]
 
 
@@ -92,12 +86,6 @@ def new(
     fields["updated_at"] = fields["created_at"]
     _INSERT.execute(**fields)
     return Operation(**fields)
-
-
-def find_by_request(identity: Identity, verb: str, request_id: str) -> Operation | None:
-    if not request_id:
-        return None
-    return _BY_REQUEST.first(project=identity.project_id, verb=verb, request_id=request_id)
 
 
 def finish(operation_id: str, response: bytes | None = None, error: EmberError | None = None) -> bool:

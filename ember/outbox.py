@@ -13,7 +13,6 @@ from typing import Any, Awaitable, Callable
 from ember import logs, writer
 from ember.bus import Bus
 from ember.db import Operation, utcnow, write_transaction
-from ember.periodic import Periodic
 from ember.prepared import Param, Prepared, params_for
 
 log = logging.getLogger(__name__)
@@ -105,8 +104,13 @@ def _claim_due(retry_after: float, limit: int = 100) -> list[Operation]:
     return claimed
 
 
+# How often a service looks for tasks nobody finished.
+RECONCILE_EVERY = 2.0
+
+
 class Reconciler:
-    """Re-publishes tasks nobody finished; fails those past their deadline."""
+    """Re-publishes tasks nobody finished; fails those past their deadline.
+    Its owner runs run_once() every RECONCILE_EVERY seconds."""
 
     def __init__(
         self,
@@ -114,13 +118,8 @@ class Reconciler:
         retry_after: float,
         deadline: float,
         expire: Callable[[Operation], Awaitable[None]],
-        interval: float = 2.0,
     ):
         self.bus, self.retry_after, self.deadline, self.expire = bus, retry_after, deadline, expire
-        self._periodic = Periodic("outbox reconciliation", interval, self.run_once)
-
-    def start(self) -> None:
-        self._periodic.start()
 
     async def run_once(self) -> int:
         rows = await writer.run(_claim_due, self.retry_after)
@@ -135,6 +134,3 @@ class Reconciler:
                          task.msg_id)
                 await publish(self.bus, task)
         return len(rows)
-
-    async def stop(self) -> None:
-        await self._periodic.stop()

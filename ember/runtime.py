@@ -20,6 +20,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from ember import auth, config, db, failpoints, kv, logs, metrics, subjects, writer
 from ember.bus import Bus
 from ember.config import Settings
+from ember.entrypoints import TaskConsumer, TaskHandlers
+from ember.lifecycle import Part, Step, start_all, stop_all
 from ember.grpc_server import CallInterceptor, bearer_authenticator, internal_authenticator
 
 log = logging.getLogger(__name__)
@@ -32,21 +34,20 @@ SHUTDOWN_GRACE = 5.0
 # grpc answers such calls CANCELLED (grpc/grpc#41785), which the gateway
 # cannot tell from a call the server began, so it cannot send it elsewhere.
 DRAIN_DELAY = 0.5
-SLOW_STOP = 1.0
 STOP_WITHIN = 12.0
 
 
 class Service(Protocol):
-    """What a service hands the runtime: gRPC servicers, then start/stop hooks."""
+    """What a service hands the runtime: its gRPC servicers, and the parts
+    it runs beside them (watchers, task consumers, periodic work), which the
+    runtime starts in order once the server is up and stops in reverse."""
 
     name: str
 
     def servicers(self) -> Sequence[tuple[Any, Any, str]]:
         """(add_XServicer_to_server, servicer, full service name) triples."""
 
-    async def start(self, runtime: "Runtime") -> None: ...
-
-    async def stop(self) -> None: ...
+    def parts(self) -> Sequence[Part]: ...
 
 
 class Runtime:
@@ -63,6 +64,11 @@ class Runtime:
         self.metrics_address = ""
         self._metrics_server = None
         self._heartbeat: kv.Heartbeat | None = None
+        self._started: list[Part] = []
+
+    def consumer(self, subject: str, durable: str, handlers: TaskHandlers, concurrency: int = 16) -> TaskConsumer:
+        """The part that feeds `handlers` their tasks, with this process's settings."""
+        return TaskConsumer(self.bus, self.settings, subject, durable, handlers, concurrency)
 
     async def open(self) -> None:
         failpoints.configure(self.settings.failpoints)
@@ -129,32 +135,26 @@ class Runtime:
             log.info("left the registry; serving %.1fs more for calls already routed here", DRAIN_DELAY)
             await asyncio.sleep(DRAIN_DELAY)
 
-    async def close(self, service: Service) -> None:
-        steps = [("health", self.health.enter_graceful_shutdown)]
+    async def start_parts(self, service: Service) -> None:
+        self._started = await start_all(service.parts())
+
+    async def close(self) -> None:
+        """Stops what runs in the order that loses nothing: no new calls, then
+        the service's parts in reverse, then the bus and the writer they use."""
+        steps: list[Part] = [Step("health", on_stop=self.health.enter_graceful_shutdown)]
         if self._heartbeat:
-            steps.append(("registry", self._leave_registry))
+            steps.append(Step("registry", on_stop=self._leave_registry))
         if self.server:
-            steps.append(("gRPC server", lambda: self.server.stop(SHUTDOWN_GRACE)))
-        steps.append((service.name, service.stop))
+            steps.append(Step("gRPC server", on_stop=lambda: self.server.stop(SHUTDOWN_GRACE)))
+        steps.extend(reversed(self._started))
         if self.bus:
-            steps.append(("bus", self.bus.close))
+            steps.append(Step("bus", on_stop=self.bus.close))
         if self.database:
-            steps.append(("writer", lambda: asyncio.to_thread(writer.stop)))
+            steps.append(Step("writer", on_stop=lambda: asyncio.to_thread(writer.stop)))
         if self._metrics_server:
-            steps.append(("metrics", lambda: asyncio.to_thread(self._metrics_server.shutdown)))
-        # Launchers kill what has not stopped after 15 s: better to skip a
-        # stuck step (and say which) than to lose the steps after it.
-        deadline = time.monotonic() + STOP_WITHIN
-        for name, step in steps:
-            started = time.monotonic()
-            try:
-                await asyncio.wait_for(step(), max(deadline - started, 0.5))
-            except asyncio.TimeoutError:
-                log.warning("stopping: %s did not finish within %.1fs; going on without it", name,
-                            time.monotonic() - started)
-                continue
-            if time.monotonic() - started > SLOW_STOP:
-                log.warning("stopping: %s took %.1fs", name, time.monotonic() - started)
+            steps.append(Step("metrics", on_stop=lambda: asyncio.to_thread(self._metrics_server.shutdown)))
+        # Launchers kill what has not stopped after 15 s.
+        await stop_all(steps, time.monotonic() + STOP_WITHIN)
         if self.database:
             self.database.close()
 
@@ -214,7 +214,7 @@ async def run(
     try:
         authenticate = (bearer_authenticator if public else internal_authenticator)(runtime.secret)
         await runtime.serve(service, [CallInterceptor(authenticate, public=public)], credentials)
-        await service.start(runtime)
+        await runtime.start_parts(service)
         await runtime.register(getattr(service, "registry_extra", None))
         log.info("%s %s serving on %s, metrics on http://%s/metrics", service.name, runtime.instance_id,
                  runtime.address, runtime.metrics_address)
@@ -222,7 +222,7 @@ async def run(
         await wait_for_signal()
         log.info("%s stopping", service.name)
     finally:
-        await runtime.close(service)
+        await runtime.close()
 
 
 def main(name: str, description: str, make_service: Callable[[Runtime], Service], public: bool = False, **defaults) -> None:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import peewee
 
-from ember import events, states
+from ember import events, pool_names, states
 from ember.db import Backup, Operation, Snapshot, Volume, write_transaction
 from ember.volume_tasks import backup_cas, snapshot_cas
 
@@ -55,11 +55,12 @@ class Scope:
 
 
 def volumes_of_host(host: str) -> Scope:
-    return Scope("volume", lambda q: q.where(Volume.host.startswith(f"{host}@")))
+    return Scope("volume", lambda q: q.where(Volume.host.startswith(pool_names.host_prefix(host))))
 
 
 def snapshots_of_host(host: str) -> Scope:
-    on_host = Volume.select(Volume.id).where(Volume.host.startswith(f"{host}@"))
+    on_host = Volume.select(Volume.id).where(Volume.host.startswith(pool_names.host_prefix(host)))
+
     return Scope("snapshot", lambda q: q.where(Snapshot.volume_id.in_(on_host)))
 
 

@@ -19,9 +19,11 @@ import contextvars
 import logging
 import queue
 import threading
-import time
 from typing import Any, Callable, TypeVar
 
+import tenacity
+
+from ember import retry
 from ember.db import connection_lost, database, write_transaction
 from ember.errors import Unavailable
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 128
 RETRY_FOR = 30.0
+RECONNECT = retry.Backoff(first=0.1, cap=2.0)
 
 _queue: queue.SimpleQueue = queue.SimpleQueue()
 _thread: threading.Thread | None = None
@@ -126,21 +129,13 @@ def _reconnect() -> None:
 
 
 def _commit(batch: list) -> None:
-    deadline = time.monotonic() + RETRY_FOR
-    delay = 0.1
-    while True:
-        try:
-            outcomes = _attempt(batch)
-            break
-        except _Lost as lost:
-            if time.monotonic() > deadline:
-                log.error("the database stayed unreachable for %.0fs; failing %d writes", RETRY_FOR, len(batch))
-                outcomes = [(False, Unavailable(f"the database is unreachable ({lost}); try again"))] * len(batch)
-                break
-            log.warning("database connection lost (%s); running %d writes again", lost, len(batch))
-            _reconnect()
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+    again = retry.policy(f"database connection lost; running {len(batch)} writes again", _Lost, RECONNECT,
+                         RETRY_FOR, level=logging.WARNING, then=_reconnect)
+    try:
+        outcomes = tenacity.Retrying(**again)(_attempt, batch)
+    except _Lost as lost:
+        log.error("the database stayed unreachable for %.0fs; failing %d writes", RETRY_FOR, len(batch))
+        outcomes = [(False, Unavailable(f"the database is unreachable ({lost}); try again"))] * len(batch)
     for (_, _, _, loop, future), (ok, value) in zip(batch, outcomes):
         try:
             loop.call_soon_threadsafe(_settle, future, ok, value)

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Callable
 
-from ember import extra_specs
+from ember import extra_specs, pool_names
 from scheduler.pools import PoolState
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ def health_filter(pool: PoolState, request: Request, policy: Policy) -> str | No
 
 
 def tried_filter(pool: PoolState, request: Request, policy: Policy) -> str | None:
-    if pool.backend_name in {name.partition("#")[0] for name in request.tried}:
+    if pool.backend_name in {pool_names.qualified_backend(name) for name in request.tried}:
+
         return "a create already failed on this backend for this volume"
     return None
 

@@ -7,6 +7,8 @@ import dataclasses
 import math
 from typing import Any
 
+from ember import pool_names
+
 
 @dataclasses.dataclass
 class PoolState:
@@ -50,7 +52,7 @@ class PoolState:
     @property
     def backend_name(self) -> str:
         """host@backend: what a failed create rules out."""
-        return self.name.partition("#")[0]
+        return pool_names.qualified_backend(self.name)
 
     @property
     def thin(self) -> bool:

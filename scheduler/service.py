@@ -4,6 +4,7 @@ consumer of placement tasks, both over one live PoolView."""
 from __future__ import annotations
 
 from ember import startup, subjects
+from ember.lifecycle import Part, Step
 from ember.runtime import Runtime
 from ember.v1 import scheduler_pb2_grpc
 from scheduler.api import SchedulerApi
@@ -15,6 +16,7 @@ class SchedulerService:
     name = "scheduler"
 
     def __init__(self, runtime: Runtime):
+        self.runtime = runtime
         self.view = PoolView(runtime.settings.service_down_after)
         self.api = SchedulerApi(self.view, runtime.settings)
         self.tasks = SchedulerTasks(runtime.bus, self.view, runtime.settings)
@@ -22,14 +24,10 @@ class SchedulerService:
     def servicers(self):
         return [(scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, self.api, "ember.v1.SchedulerService")]
 
-    async def start(self, runtime: Runtime) -> None:
-        await self.view.start(runtime.bus.js)
-        await startup.sweep(runtime.bus, "scheduler", [startup.unplaced_volumes()])
-        s = runtime.settings
-        await runtime.bus.consume(
-            subjects.SCHEDULER_TASKS, subjects.SCHEDULER_DURABLE, self.tasks.handle,
-            ack_wait=s.task_ack_wait, max_deliver=s.task_max_deliver,
-        )
-
-    async def stop(self) -> None:
-        await self.view.stop()
+    def parts(self) -> list[Part]:
+        bus = self.runtime.bus
+        return [
+            Step("pool view", on_start=lambda: self.view.start(bus.js), on_stop=self.view.stop),
+            Step("start-up sweep", on_start=lambda: startup.sweep(bus, "scheduler", [startup.unplaced_volumes()])),
+            self.runtime.consumer(subjects.SCHEDULER_TASKS, subjects.SCHEDULER_DURABLE, self.tasks),
+        ]

@@ -8,6 +8,7 @@ import logging
 from ember import failpoints, outbox, subjects, volume_tasks, writer
 from ember.bus import Delivery
 from ember.config import Settings
+from ember.entrypoints import TaskHandlers, task
 from ember.errors import ResourceExhausted
 from ember.outbox import Task
 from scheduler.placement import Policy, Request, place
@@ -32,17 +33,14 @@ def request_of(payload: dict) -> Request:
     )
 
 
-class SchedulerTasks:
+class SchedulerTasks(TaskHandlers):
+    """Idempotent without reading the volume: forwarding an operation that
+    already finished changes nothing, so a redelivery is dropped there."""
+
+    kind = "scheduler task"
+
     def __init__(self, bus, view: PoolView, settings: Settings):
         self.bus, self.view, self.settings = bus, view, settings
-
-    async def handle(self, delivery: Delivery) -> None:
-        """Idempotent without reading the volume: forwarding an operation that
-        already finished changes nothing, so a redelivery is dropped there."""
-        if delivery.subject.rpartition(".")[2] == "extend":
-            await self.extend(delivery.payload)
-        else:
-            await self.create(delivery.payload)
 
     async def _forward(self, payload: dict, pool, verb: str, msg_id: str) -> bool:
         task = Task(subjects.volume_task(pool.host, verb), msg_id, dict(payload, pool=pool.name))
@@ -54,9 +52,11 @@ class SchedulerTasks:
         failpoints.hit("scheduler.before_ack")
         return True
 
-    async def extend(self, p: dict) -> None:
+    @task("extend")
+    async def extend(self, delivery: Delivery) -> None:
         """Cinder sends extends through the scheduler too: the volume's own
         pool must have room for the added size."""
+        p = delivery.payload
         pools = [pool for pool in self.view.all_pools() if pool.name == p["pool"]]
         decision = place(pools, Request(p["size_gb"]), policy(self.settings))
         if decision.chosen is None:
@@ -67,7 +67,9 @@ class SchedulerTasks:
             return
         await self._forward(p, decision.chosen, "extend", f"{p['operation_id']}.extend")
 
-    async def create(self, p: dict) -> None:
+    @task("create")
+    async def create(self, delivery: Delivery) -> None:
+        p = delivery.payload
         earlier = p.get("errors", [])
         if len(p["tried"]) >= self.settings.scheduler_max_attempts:
             await self._fail(p, f"gave up after {len(p['tried'])} attempts: " + "; ".join(earlier))

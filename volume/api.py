@@ -1,4 +1,4 @@
-"""VolumeService gRPC entrypoints for volumes (attachments come from
+"""VolumeService gRPC entrypoints for volumes (its attachment calls go on to
 volume.attachment_api): validate, hand the work to the domain modules,
 publish what the transaction queued, translate the answer."""
 
@@ -7,18 +7,17 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from ember import events, quota, states, volume_tasks, writer
+from ember import events, quota, started, states, validation, volume_tasks, volumes, watch, writer
 from ember.bus import Bus
 from ember.config import Settings
 from ember.errors import InvalidArgument
 from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import volume_pb2, volume_pb2_grpc
-from volume import admin, deletion, extend, manager, started, validation, watch
-from volume.attachment_api import AttachmentEndpoints
-from volume.attachment_keeper import AttachmentKeeper
-from volume.convert import ATTACHMENT_STATUS, STATUS, attachment_to_proto, to_proto
-from volume.exports import Exports
+from ember.volume_messages import ATTACHMENT_STATUS, STATUS, attachment_to_proto, to_proto
+from volume import admin, deletion, extend, manager
+from volume.attachment_api import AttachmentApi
+from volume.attachment_keeper import announce_volume
 
 VOLUME_STATUS_NAMES = {number: name for name, number in STATUS.items()}
 ATTACHMENT_STATUS_NAMES = {number: name for name, number in ATTACHMENT_STATUS.items()}
@@ -30,15 +29,15 @@ def status_name(names: dict[int, str], value: int, field: str) -> str:
     return names[value]
 
 
-class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
+class VolumeApi(volume_pb2_grpc.VolumeServiceServicer):
     def __init__(
-        self, settings: Settings, bus: Bus, secret: bytes, known_zones: Callable[[], set[str]], exports: Exports,
-        keeper: AttachmentKeeper,
+        self, settings: Settings, bus: Bus, secret: bytes, known_zones: Callable[[], set[str]],
+        attachments: AttachmentApi,
     ):
         self.settings, self.bus, self.secret, self.known_zones = settings, bus, secret, known_zones
-        self.exports, self.keeper = exports, keeper
+        self.attachments = attachments
 
-    async def _answer(self, begun: manager.Started):
+    async def _answer(self, begun: started.Started):
         return await started.answer(self.bus, begun, volume_tasks.RESOURCE)
 
     async def CreateVolume(self, request, context):
@@ -47,26 +46,26 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
             known = ", ".join(sorted(self.known_zones())) or "none yet"
             raise InvalidArgument("availability_zone", f"unknown zone {zone!r}; known zones: {known}")
         copying = request.WhichOneof("source")
-        new = manager.NewVolume(
+        new = volumes.NewVolume(
             size_gb=0 if copying and not request.size_gb else validation.size_gb(
                 request.size_gb, self.settings.max_volume_size_gb),
             name=validation.text("name", request.name, validation.MAX_NAME),
             description=validation.text("description", request.description, validation.MAX_DESCRIPTION),
             metadata=validation.metadata(request.metadata),
-            request_id=validation.uuid_field("request_id", request.request_id, required=False),
+            request_id=validation.request_id(request),
             volume_type=validation.text("volume_type", request.volume_type, validation.MAX_NAME),
             availability_zone=zone,
             source_snapshot_id=validation.uuid_field("source_snapshot_id", request.source_snapshot_id, required=False),
             source_volume_id=validation.uuid_field("source_volume_id", request.source_volume_id, required=False),
         )
         return await self._answer(await writer.run(
-            manager.create_volume, current_identity(), new, quota.defaults(self.settings),
+            volumes.create_volume, current_identity(), new, quota.defaults(self.settings),
             self.settings.outbox_retry_after,
         ))
 
     async def GetVolume(self, request, context):
         volume_id = validation.uuid_field("id", request.id)
-        return to_proto(await asyncio.to_thread(manager.get_volume, current_identity(), volume_id))
+        return to_proto(await asyncio.to_thread(volumes.get_volume, current_identity(), volume_id))
 
     async def ListVolumes(self, request, context):
         size = page_size(request.page_size)
@@ -82,7 +81,7 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
 
     async def DeleteVolume(self, request, context):
         volume_id = validation.uuid_field("id", request.id)
-        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        request_id = validation.request_id(request)
         return await self._answer(await writer.run(
             deletion.delete_volume, current_identity(), volume_id, request_id, request.cascade,
             self.settings.outbox_retry_after,
@@ -91,7 +90,7 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
     async def ExtendVolume(self, request, context):
         volume_id = validation.uuid_field("id", request.id)
         new_size = validation.size_gb(request.new_size_gb, self.settings.max_volume_size_gb, "new_size_gb")
-        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        request_id = validation.request_id(request)
         return await self._answer(await writer.run(
             extend.extend_volume, current_identity(), volume_id, new_size, request_id, quota.defaults(self.settings),
             self.settings.outbox_retry_after,
@@ -102,7 +101,7 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
         identity = current_identity()
 
         async def load():
-            return await asyncio.to_thread(manager.find_volume, identity, volume_id)
+            return await asyncio.to_thread(volumes.find_volume, identity, volume_id)
 
         async for row, _ in watch.watch(self.bus.js, volume_tasks.RESOURCE, volume_id, "volume", load,
                                         lambda v: v.status in states.STABLE):
@@ -126,7 +125,7 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
         status = status_name(ATTACHMENT_STATUS_NAMES, request.status, "status")
         row = await writer.run(admin.reset_attachment_status, attachment_id, status)
         await self._admin_event(volume_tasks.ATTACHMENTS, attachment_id, status, "reset_status")
-        await self._announce(row.volume_id)
+        await announce_volume(self.bus, row.volume_id)
         return attachment_to_proto(row)
 
     async def ForceDeleteVolume(self, request, context):
@@ -135,3 +134,23 @@ class VolumeApi(AttachmentEndpoints, volume_pb2_grpc.VolumeServiceServicer):
         await self._admin_event(volume_tasks.RESOURCE, volume_id, states.DELETING, "force_delete")
         return await self._answer(begun)
 
+    async def CreateAttachment(self, request, context):
+        return await self.attachments.CreateAttachment(request, context)
+
+    async def UpdateAttachment(self, request, context):
+        return await self.attachments.UpdateAttachment(request, context)
+
+    async def CompleteAttachment(self, request, context):
+        return await self.attachments.CompleteAttachment(request, context)
+
+    async def GetAttachment(self, request, context):
+        return await self.attachments.GetAttachment(request, context)
+
+    async def ListAttachments(self, request, context):
+        return await self.attachments.ListAttachments(request, context)
+
+    async def DeleteAttachment(self, request, context):
+        return await self.attachments.DeleteAttachment(request, context)
+
+    async def ForceDetach(self, request, context):
+        return await self.attachments.ForceDetach(request, context)

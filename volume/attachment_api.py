@@ -1,4 +1,4 @@
-"""VolumeService's attachment entrypoints (VolumeApi mixes them in): validate,
+"""VolumeService's attachment entrypoints (VolumeApi hands them here): validate,
 step the attachment through the database, and on the volume's own host (the
 gateway routes there) export or unexport the volume between the steps."""
 
@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ember import failpoints, states, writer
+from ember import failpoints, states, validation, writer
+from ember.bus import Bus
 from ember.db import Attachment
 from ember.errors import EmberError, FailedPrecondition, InvalidArgument, Unavailable
 from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import attachment_pb2
-from volume import attachments, validation
+from ember.volume_messages import attachment_to_proto
+from volume import attachments
 from volume.attachment_keeper import AttachmentKeeper, announce_volume
-from volume.convert import attachment_to_proto
 from volume.exports import Exports
 
 log = logging.getLogger(__name__)
@@ -43,19 +44,19 @@ def mode_of(mode: int) -> str:
     return MODE_NAMES[mode]
 
 
-class AttachmentEndpoints:
-    """Needs self.settings, self.bus, self.secret, self.exports and self.keeper."""
+class AttachmentApi:
+    """The attachments of volumes, served by the storage host `host`."""
 
-    exports: Exports
-    keeper: AttachmentKeeper
+    def __init__(self, host: str, bus: Bus, secret: bytes, exports: Exports, keeper: AttachmentKeeper):
+        self.host, self.bus, self.secret, self.exports, self.keeper = host, bus, secret, exports, keeper
 
     async def _announce(self, volume_id: str) -> None:
         await announce_volume(self.bus, volume_id)
 
     def _here(self, attachment) -> None:
-        if attachment.host != self.settings.host:
+        if attachment.host != self.host:
             raise Unavailable(
-                f"attachment {attachment.id} is served by storage host {attachment.host}, not {self.settings.host}; "
+                f"attachment {attachment.id} is served by storage host {attachment.host}, not {self.host}; "
                 "call it through the gateway", "WRONG_STORAGE_HOST", {"host": attachment.host},
             )
 
@@ -69,7 +70,7 @@ class AttachmentEndpoints:
         try:
             info = await asyncio.to_thread(self.exports.export, attachment, volume, transport)
         except Exception as exc:
-            raise await self._export_failed(attachment, f"storage host {self.settings.host} could not export "
+            raise await self._export_failed(attachment, f"storage host {self.host} could not export "
                                                         f"volume {volume.id}: {exc}")
         failpoints.hit("volume.attach.after_export")
         stored = await writer.run(attachments.store_export, attachment.id, info)
@@ -100,7 +101,7 @@ class AttachmentEndpoints:
             raise InvalidArgument("instance_id", "is required")
         instance_id = validation.text("instance_id", request.instance_id, validation.MAX_NAME)
         mode = mode_of(request.mode)
-        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        request_id = validation.request_id(request)
         connector = connector_of(request.connector) if request.HasField("connector") else None
         if connector:
             self.exports.choose(connector)
@@ -133,7 +134,7 @@ class AttachmentEndpoints:
         attachment_id = validation.uuid_field("attachment_id", request.attachment_id)
         attachment = await asyncio.to_thread(attachments.get, current_identity(), attachment_id)
         # With its storage host away, any instance completes it in the database.
-        if attachment.host == self.settings.host and not await self.keeper.restore(attachment_id):
+        if attachment.host == self.host and not await self.keeper.restore(attachment_id):
             failing = await asyncio.to_thread(attachments.get, current_identity(), attachment_id)
             raise Unavailable(
                 f"the export of attachment {attachment_id} cannot be served ({failing.status_detail}); its storage "
@@ -160,7 +161,7 @@ class AttachmentEndpoints:
 
     async def _remove(self, attachment_id: str, force: bool) -> None:
         attachment = await asyncio.to_thread(attachments.get, current_identity(), attachment_id, force)
-        here = attachment.host == self.settings.host
+        here = attachment.host == self.host
         if not (here or force):
             self._here(attachment)
         attachment = await writer.run(attachments.begin_delete, current_identity(), attachment_id, force)

@@ -9,17 +9,17 @@ import asyncio
 import logging
 import time
 
-from ember import events, states, volume_tasks, writer
+from ember import events, retry, states, volume_tasks, writer
 from ember.bus import Bus
 from ember.db import Attachment, Volume
 from ember.errors import EmberError
-from ember.periodic import Periodic
 from volume import attachment_requests, attachment_upkeep, attachments
 from volume.exports import Exports
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 1.0
+# A dead export is noticed and restarted within this long.
+UPKEEP_EVERY = 1.0
 FIRST_RETRY = 1.0
 # Forgetting old request ids needs doing now and then, not every second.
 PURGE_EVERY = 3600.0
@@ -28,17 +28,11 @@ PURGE_EVERY = 3600.0
 class AttachmentKeeper:
     def __init__(self, host: str, exports: Exports, bus: Bus, reserve_timeout: float, retry_max: float):
         self.host, self.exports, self.bus = host, exports, bus
-        self.reserve_timeout, self.retry_max = reserve_timeout, retry_max
-        # attachment id -> (seconds to wait after the next failure, monotonic time of the next try)
-        self._backoff: dict[str, tuple[float, float]] = {}
+        self.reserve_timeout = reserve_timeout
+        self.retries = retry.Backoff(first=FIRST_RETRY, cap=retry_max)
+        # attachment id -> (failures in a row, monotonic time of the next try)
+        self._backoff: dict[str, tuple[int, float]] = {}
         self._purged_at = 0.0
-        self._periodic = Periodic(f"attachment upkeep of {host}", INTERVAL, self.run_once)
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    async def stop(self) -> None:
-        await self._periodic.stop()
 
     async def run_once(self) -> None:
         await self.restore_all()
@@ -106,8 +100,9 @@ class AttachmentKeeper:
 
     async def failed(self, attachment_id: str, reason: str) -> None:
         """Marks the export failed (news is logged and announced) and puts off its next try."""
-        wait, _ = self._backoff.get(attachment_id, (FIRST_RETRY, 0.0))
-        self._backoff[attachment_id] = (min(wait * 2, self.retry_max), time.monotonic() + wait)
+        failures = self._backoff.get(attachment_id, (0, 0.0))[0] + 1
+        wait = self.retries.delay(failures)
+        self._backoff[attachment_id] = (failures, time.monotonic() + wait)
         news = await writer.run(attachment_upkeep.mark_export_failed, attachment_id, reason)
         if news is not None:
             log.warning("export of attachment %s (volume %s) cannot be served, retrying with back-off: %s",

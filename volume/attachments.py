@@ -8,33 +8,21 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from ember import pagination, states
+from ember import lookup, pagination, states
 from ember.auth import Identity
 from ember.db import Attachment, Volume, database_now, utcnow, write_transaction
-from ember.errors import EmberError, FailedPrecondition, NotFound
+from ember.errors import EmberError, FailedPrecondition
+from ember.pool_names import host_of
 from volume import attachment_requests
-from volume.backends import host_of
+
 
 MODES = ("rw", "ro")
 # A refusal names at most this many of the attachments that hold the volume.
 MAX_NAMED = 5
 
 
-def _volume_of(identity: Identity, volume_id: str) -> Volume:
-    volume = Volume.get_or_none(Volume.id == volume_id, Volume.project_id == identity.project_id)
-    if volume is None:
-        raise NotFound("volume", volume_id)
-    return volume
-
-
 def get(identity: Identity, attachment_id: str, any_project: bool = False) -> Attachment:
-    query = Attachment.select().where(Attachment.id == attachment_id)
-    if not any_project:
-        query = query.where(Attachment.project_id == identity.project_id)
-    found = query.first()
-    if found is None:
-        raise NotFound("attachment", attachment_id)
-    return found
+    return lookup.get(Attachment, attachment_id, None if any_project else identity.project_id)
 
 
 def list_attachments(
@@ -89,7 +77,7 @@ def reserve(identity: Identity, volume_id: str, instance_id: str, mode: str, req
             earlier = attachment_requests.replay(identity, request_id, volume_id, instance_id, mode)
             if earlier is not None:
                 return Reserved(earlier, replayed=True)
-        volume = _volume_of(identity, volume_id)
+        volume = lookup.get(Volume, volume_id, identity.project_id)
         holders = _holders(volume.id)
         if holders and not volume.multiattach:
             raise _refuse(volume, "its type does not allow multi-attach: detach it first", "VOLUME_ALREADY_ATTACHED",

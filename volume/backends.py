@@ -1,5 +1,6 @@
 """The backends one volume service runs, from its settings: each a driver
-with pools, capacity rules and capabilities.
+from volume.drivers.REGISTRY with pools, capacity rules and capabilities.
+
 
 `--backends` (EMBER_BACKENDS) takes a JSON list; every field but the name
 is optional and defaults to the single-backend flags:
@@ -17,24 +18,13 @@ import dataclasses
 import json
 import re
 
+from ember import pool_names
 from ember.config import Settings
-from volume.drivers.file import FileDriver
+from volume.drivers import REGISTRY
+from volume.drivers.base import BackendConfig, Driver
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-DRIVERS = {"file": FileDriver}
 DEFAULT_BACKEND = "file"
-
-
-@dataclasses.dataclass(frozen=True)
-class BackendConfig:
-    name: str
-    pools: tuple[str, ...]
-    driver: str = "file"
-    capacity_gb: float = 0.0
-    reserved_percentage: int = 0
-    max_over_subscription_ratio: float = 20.0
-    thin: bool = True
-    capabilities: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class BadBackends(ValueError):
@@ -70,8 +60,8 @@ def _config(entry, settings: Settings) -> BackendConfig:
 def _checked(config: BackendConfig) -> BackendConfig:
     if not NAME.fullmatch(config.name):
         raise BadBackends(f"backend name {config.name!r}: use 1-64 letters, digits, '_' or '-'")
-    if config.driver not in DRIVERS:
-        raise BadBackends(f"backend {config.name}: unknown driver {config.driver!r}; known: {', '.join(DRIVERS)}")
+    if config.driver not in REGISTRY:
+        raise BadBackends(f"backend {config.name}: unknown driver {config.driver!r}; known: {', '.join(REGISTRY)}")
     if not config.pools or not all(isinstance(p, str) and NAME.fullmatch(p) for p in config.pools):
         raise BadBackends(f"backend {config.name}: pools must be 1-64 letters, digits, '_' or '-'")
     if not 0 <= config.reserved_percentage < 100:
@@ -99,16 +89,6 @@ def configs(settings: Settings) -> list[BackendConfig]:
     return found
 
 
-def host_of(pool_name: str) -> str:
-    """The storage host of a pool named host@backend#pool."""
-    return pool_name.partition("@")[0]
-
-
-def backend_of(pool_name: str) -> str:
-    """The backend of a pool named host@backend#pool."""
-    return pool_name.partition("@")[2].partition("#")[0]
-
-
 class Backends:
     """This host's drivers by backend name, and which one holds a pool."""
 
@@ -118,14 +98,14 @@ class Backends:
         except BadBackends as exc:
             raise SystemExit(f"volume service: {exc}")
         self.configs = {c.name: c for c in found}
-        self.drivers = {
-            c.name: DRIVERS[c.driver](settings.data_path / "volumes" / c.name, c) for c in found
+        self.drivers: dict[str, Driver] = {
+            c.name: REGISTRY[c.driver](settings.data_path / "volumes" / c.name, c) for c in found
         }
 
-    def locate(self, pool_name: str) -> tuple[FileDriver, str]:
+    def locate(self, pool_name: str) -> tuple[Driver, str]:
         """(driver, pool) of a pool named host@backend#pool."""
-        backend, pool = backend_of(pool_name), pool_name.partition("#")[2]
-        driver = self.drivers.get(backend)
+        name = pool_names.parse(pool_name)
+        driver = self.drivers.get(name.backend)
         if driver is None:
-            raise ValueError(f"this host runs no backend {backend!r}")
-        return driver, pool
+            raise ValueError(f"this host runs no backend {name.backend!r}")
+        return driver, name.pool

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import grpc
 
-from ember import operations, states, subjects
+from ember import lookup, operations, replay, states, subjects
 from ember.auth import Identity
 from ember.db import Attachment, Operation, Snapshot, Volume, utcnow, write_transaction
-from ember.errors import FailedPrecondition, NotFound
+from ember.errors import FailedPrecondition
 from ember.outbox import Task
-from volume.backends import host_of
-from volume.convert import to_proto
-from volume.manager import Started, get_volume, remove_volume
+from ember.pool_names import host_of
+from ember.started import Started
+from ember.volume_messages import to_proto
+from ember.volumes import get_volume
+from volume.manager import remove_volume
 
 
 def _refuse(volume: Volume, message: str, reason: str, **extra) -> FailedPrecondition:
@@ -35,10 +37,9 @@ def _check_free(volume: Volume) -> None:
 
 
 def delete_volume(identity: Identity, volume_id: str, request_id: str, cascade: bool, retry_after: float) -> Started:
-    with write_transaction():
-        replay = operations.find_by_request(identity, "DeleteVolume", request_id)
-        if replay:
-            return Started(replay, None)
+    with replay.once(identity, "DeleteVolume", request_id) as earlier:
+        if earlier:
+            return earlier
         volume = get_volume(identity, volume_id)
         _check_free(volume)
         if volume.status not in states.DELETABLE:
@@ -61,9 +62,7 @@ def delete_volume(identity: Identity, volume_id: str, request_id: str, cascade: 
 def force_delete(identity: Identity, volume_id: str, retry_after: float) -> Started:
     """Admin: whatever the volume's status (and its snapshots'), in any project."""
     with write_transaction():
-        volume = Volume.get_or_none(Volume.id == volume_id)
-        if volume is None:
-            raise NotFound("volume", volume_id)
+        volume = lookup.get(Volume, volume_id)
         _check_free(volume)
         # A task still running for the volume finds it deleting and stands down.
         Operation.update(done=True, end_time=utcnow(), publish_after=None, error_code=grpc.StatusCode.ABORTED.value[0],

@@ -4,21 +4,21 @@ storage host grows the file and the volume returns to where it was."""
 
 from __future__ import annotations
 
-from ember import operations, quota, states, subjects
+from ember import operations, quota, replay, states, subjects
 from ember.auth import Identity
 from ember.db import Volume, write_transaction
 from ember.errors import FailedPrecondition, InvalidArgument
 from ember.outbox import Task
-from volume.manager import Started, get_volume
+from ember.started import Started
+from ember.volumes import get_volume
 
 
 def extend_volume(
     identity: Identity, volume_id: str, new_size_gb: int, request_id: str, limits: dict[str, int], retry_after: float
 ) -> Started:
-    with write_transaction():
-        replay = operations.find_by_request(identity, "ExtendVolume", request_id)
-        if replay:
-            return Started(replay, None)
+    with replay.once(identity, "ExtendVolume", request_id) as earlier:
+        if earlier:
+            return earlier
         volume = get_volume(identity, volume_id)
         if new_size_gb <= volume.size_gb:
             raise InvalidArgument(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 
+from ember import lookup, validation
 from ember.db import Volume
 from ember.errors import NotFound, Unavailable
+from ember.pool_names import host_of
 from ember.v1 import attachment_pb2, volume_host_pb2, volume_host_pb2_grpc
-from volume import validation
 from volume.attachment_api import connector_of
-from volume.backends import Backends, host_of
+from volume.backends import Backends
+
 from volume.exports import Exports
 
 TEMPORARY = "tmp-"
@@ -27,8 +29,9 @@ class VolumeHostApi(volume_host_pb2_grpc.VolumeHostServiceServicer):
         self.host, self.backends, self.exports = host, backends, exports
 
     def _volume(self, volume_id: str) -> Volume:
-        volume = Volume.get_or_none(Volume.id == volume_id)
-        if volume is None or not volume.host:
+        volume = lookup.get(Volume, volume_id)
+        if not volume.host:
+            # Never placed: no storage host has it.
             raise NotFound("volume", volume_id)
         if host_of(volume.host) != self.host:
             raise Unavailable(f"volume {volume_id} is on storage host {host_of(volume.host)}, not {self.host}",

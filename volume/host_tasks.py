@@ -11,14 +11,17 @@ import logging
 from ember import events, failpoints, operations, outbox, states, subjects, volume_tasks, writer
 from ember.bus import Delivery, Retry
 from ember.db import Snapshot, Volume, utcnow, write_transaction
+from ember.entrypoints import TaskHandlers, task
 from ember.errors import EmberError
 from ember.outbox import Task
 from ember.prepared import Param, Prepared
+from ember.pool_names import backend_of
 from ember.progress import Progress
+from ember.volume_messages import snapshot_to_proto, to_proto
 from volume import extend, snapshots
-from volume.backends import Backends, backend_of
-from volume.convert import snapshot_to_proto, to_proto
+from volume.backends import Backends
 from volume.manager import remove_volume
+
 from volume.reporter import CapacityReporter
 
 log = logging.getLogger(__name__)
@@ -75,21 +78,12 @@ def _complete_delete(operation_id: str, volume_id: str) -> bool:
     return True
 
 
-class HostTasks:
+class HostTasks(TaskHandlers):
+    kind = "volume task"
+
     def __init__(self, bus, backends: Backends, reporter: CapacityReporter, zone: str, retry_after: float):
         self.bus, self.backends, self.reporter = bus, backends, reporter
         self.zone, self.retry_after = zone, retry_after
-        self.verbs = {
-            "create": self.create, "delete": self.delete, "snapshot": self.snapshot,
-            "delete_snapshot": self.delete_snapshot, "extend": self.extend,
-        }
-
-    async def handle(self, delivery: Delivery) -> None:
-        handler = self.verbs.get(delivery.subject.rpartition(".")[2])
-        if handler is None:
-            log.error("unknown volume task %s; dropping it", delivery.subject)
-            return
-        await handler(delivery)
 
     def _progress(self, payload: dict, resource: str, resource_id: str) -> Progress:
         return Progress(self.bus, asyncio.get_running_loop(), payload["operation_id"], resource, resource_id)
@@ -100,6 +94,7 @@ class HostTasks:
             return driver.snapshot_path(pool, source["id"])
         return driver.path(pool, source["id"])
 
+    @task("create")
     async def create(self, delivery: Delivery) -> None:
         p = delivery.payload
         volume = await asyncio.to_thread(_load, p["volume_id"])
@@ -137,6 +132,7 @@ class HostTasks:
             await asyncio.to_thread(driver.delete, pool, volume.id)
             self.reporter.changed(driver.backend)
 
+    @task("delete")
     async def delete(self, delivery: Delivery) -> None:
         p = delivery.payload
         volume = await asyncio.to_thread(_load, p["volume_id"])
@@ -150,7 +146,7 @@ class HostTasks:
             failpoints.hit("volume.delete.after_driver")
         except Exception as exc:
             if not delivery.final:
-                raise Retry(f"deleting {volume.id} failed: {exc}", delay=2.0 * delivery.attempt)
+                raise Retry(f"deleting {volume.id} failed: {exc}")
             error = EmberError(f"the backend could not delete the volume: {exc}", "BACKEND_DELETE_FAILED")
             await volume_tasks.fail(self.bus, p["operation_id"], p, error)
             return
@@ -162,6 +158,7 @@ class HostTasks:
         row = await asyncio.to_thread(Snapshot.get_or_none, Snapshot.id == snapshot_id)
         return row is not None and row.status == status
 
+    @task("snapshot")
     async def snapshot(self, delivery: Delivery) -> None:
         p = delivery.payload
         if not await self._snapshot_in(p["snapshot_id"], states.CREATING):
@@ -182,6 +179,7 @@ class HostTasks:
             await events.announce(self.bus, volume_tasks.SNAPSHOTS, p["snapshot_id"], states.AVAILABLE,
                                   p["operation_id"])
 
+    @task("delete_snapshot")
     async def delete_snapshot(self, delivery: Delivery) -> None:
         p = delivery.payload
         if not await self._snapshot_in(p["snapshot_id"], states.DELETING):
@@ -191,7 +189,7 @@ class HostTasks:
             await asyncio.to_thread(driver.delete_snapshot, pool, p["snapshot_id"])
         except Exception as exc:
             if not delivery.final:
-                raise Retry(f"deleting snapshot {p['snapshot_id']} failed: {exc}", delay=2.0 * delivery.attempt)
+                raise Retry(f"deleting snapshot {p['snapshot_id']} failed: {exc}")
             await volume_tasks.fail(self.bus, p["operation_id"], p, EmberError(
                 f"the backend could not delete the snapshot: {exc}", "BACKEND_DELETE_FAILED"))
             return
@@ -199,6 +197,7 @@ class HostTasks:
             self.reporter.changed(driver.backend)
             await events.announce(self.bus, volume_tasks.SNAPSHOTS, p["snapshot_id"], "deleted", p["operation_id"])
 
+    @task("extend")
     async def extend(self, delivery: Delivery) -> None:
         p = delivery.payload
         volume = await asyncio.to_thread(_load, p["volume_id"])

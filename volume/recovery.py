@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ember import states, writer
+from ember import export_holders, states, writer
 from ember.db import Backup, Operation
 from ember.errors import Unavailable
 from volume import attachments
@@ -21,7 +21,7 @@ def running_transfers() -> frozenset[str]:
     """Export holders of backups and restores still running (their exports stay)."""
     backups = Backup.select(Backup.id).where(Backup.status == states.CREATING)
     restores = Operation.select(Operation.id).where(Operation.verb == "RestoreBackup", Operation.done == False)  # noqa: E712
-    return frozenset([f"backup-{b.id}" for b in backups] + [f"restore-{o.id}" for o in restores])
+    return frozenset([export_holders.backup(b.id) for b in backups] + [export_holders.restore(o.id) for o in restores])
 
 
 async def recover_attachments(host: str, exports: Exports, keeper: AttachmentKeeper) -> dict[str, list[str]]:

@@ -11,8 +11,9 @@ import time
 
 from ember import kv, subjects
 from ember.config import Settings
+from ember.pool_names import PoolName
 from volume.backends import Backends
-from volume.drivers.file import FileDriver
+from volume.drivers.base import Driver
 
 log = logging.getLogger(__name__)
 
@@ -21,23 +22,19 @@ log = logging.getLogger(__name__)
 MIN_REPORT_GAP = 0.5
 
 
-def pool_name(host: str, backend: str, pool: str) -> str:
-    return f"{host}@{backend}#{pool}"
-
-
 class CapacityReporter:
     def __init__(self, settings: Settings, backends: Backends):
         self.settings, self.backends = settings, backends
         self._beats: dict[str, list[kv.Heartbeat]] = {}
         self._failures: dict[str, dict] = {}
 
-    def _value(self, driver: FileDriver, pool: str):
+    def _value(self, driver: Driver, pool: str):
         config = driver.config
 
         async def value() -> dict:
             report = await asyncio.to_thread(driver.report, pool)
             body = {
-                "name": pool_name(self.settings.host, driver.backend, pool),
+                "name": str(PoolName(self.settings.host, driver.backend, pool)),
                 "host": self.settings.host,
                 "backend": driver.backend,
                 "availability_zone": self.settings.availability_zone,

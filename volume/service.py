@@ -7,11 +7,14 @@ from __future__ import annotations
 from ember import kv, startup, subjects, volume_tasks
 from ember.db import Operation
 from ember.errors import EmberError
-from ember.outbox import Reconciler
+from ember.outbox import RECONCILE_EVERY, Reconciler
 from ember.runtime import Runtime
 from ember.v1 import quota_pb2_grpc, snapshot_pb2_grpc, volume_host_pb2_grpc, volume_pb2_grpc, volume_type_pb2_grpc
+from ember.lifecycle import Part, Step
+from ember.periodic import Periodic
 from volume.api import VolumeApi
-from volume.attachment_keeper import AttachmentKeeper
+from volume.attachment_api import AttachmentApi
+from volume.attachment_keeper import UPKEEP_EVERY, AttachmentKeeper
 from volume.backends import Backends
 from volume.exports import Exports
 from volume.host_api import VolumeHostApi
@@ -37,7 +40,8 @@ class VolumeService:
         self.keeper = AttachmentKeeper(settings.host, self.exports, runtime.bus, settings.attachment_reserve_timeout,
                                        settings.export_retry_max)
         self.registry_extra = {"host": settings.host}
-        self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones, self.exports, self.keeper)
+        attachments = AttachmentApi(settings.host, runtime.bus, runtime.secret, self.exports, self.keeper)
+        self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones, attachments)
         self.types = VolumeTypeApi(runtime.secret)
         self.snapshots = SnapshotApi(settings, runtime.bus, runtime.secret)
         self.host_api = VolumeHostApi(settings.host, self.backends, self.exports)
@@ -46,6 +50,8 @@ class VolumeService:
         self.reconciler = Reconciler(
             runtime.bus, settings.outbox_retry_after, settings.task_deadline, self._expire
         )
+        self.tasks = HostTasks(runtime.bus, self.backends, self.reporter, settings.availability_zone,
+                               settings.outbox_retry_after)
 
     def servicers(self):
         return [
@@ -61,21 +67,27 @@ class VolumeService:
         entries = self.reports.entries.values() if self.reports else ()
         return {e["availability_zone"] for e in entries if e.get("availability_zone")}
 
-    async def start(self, runtime: Runtime) -> None:
-        s = runtime.settings
-        await recover_attachments(s.host, self.exports, self.keeper)
-        self.keeper.start()
-        await startup.sweep(runtime.bus, f"volume service of {s.host}",
-                            [startup.volumes_of_host(s.host), startup.snapshots_of_host(s.host)])
-        tasks = HostTasks(runtime.bus, self.backends, self.reporter, s.availability_zone, s.outbox_retry_after)
-        await runtime.bus.consume(
-            subjects.volume_tasks(s.host), subjects.volume_durable(s.host), tasks.handle,
-            ack_wait=s.task_ack_wait, max_deliver=s.task_max_deliver,
-        )
-        await self.reporter.start(runtime.bus.js)
-        self.reports = kv.KvMirror(await kv.open_bucket(runtime.bus.js, subjects.CAPABILITIES_BUCKET, ttl=None))
+    def parts(self) -> list[Part]:
+        runtime, s = self.runtime, self.runtime.settings
+        return [
+            Step("attachment recovery", on_start=lambda: recover_attachments(s.host, self.exports, self.keeper)),
+            Periodic(f"attachment upkeep of {s.host}", UPKEEP_EVERY, self.keeper.run_once),
+            Step("start-up sweep", on_start=lambda: startup.sweep(
+                runtime.bus, f"volume service of {s.host}",
+                [startup.volumes_of_host(s.host), startup.snapshots_of_host(s.host)])),
+            runtime.consumer(subjects.volume_tasks(s.host), subjects.volume_durable(s.host), self.tasks),
+            Step("capacity reports", on_start=lambda: self.reporter.start(runtime.bus.js), on_stop=self.reporter.stop),
+            Step("mirror of capacity reports", on_start=self._mirror_reports, on_stop=self._stop_mirror),
+            Periodic("outbox reconciliation", RECONCILE_EVERY, self.reconciler.run_once),
+        ]
+
+    async def _mirror_reports(self) -> None:
+        self.reports = kv.KvMirror(await kv.open_bucket(self.runtime.bus.js, subjects.CAPABILITIES_BUCKET, ttl=None))
         await self.reports.start()
-        self.reconciler.start()
+
+    async def _stop_mirror(self) -> None:
+        if self.reports:
+            await self.reports.stop()
 
     async def _expire(self, row: Operation) -> None:
         payload = row.task_payload
@@ -85,10 +97,3 @@ class VolumeService:
             "TASK_DEADLINE_EXCEEDED",
         )
         await volume_tasks.fail(self.runtime.bus, row.id, payload, error)
-
-    async def stop(self) -> None:
-        await self.keeper.stop()
-        await self.reconciler.stop()
-        if self.reports:
-            await self.reports.stop()
-        await self.reporter.stop()

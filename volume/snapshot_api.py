@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
-from ember import events, quota, states, volume_tasks, writer
+from ember import events, quota, started, states, validation, volume_tasks, watch, writer
 from ember.bus import Bus
 from ember.config import Settings
 from ember.db import Snapshot
 from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import snapshot_pb2, snapshot_pb2_grpc
-from volume import snapshots, started, validation, watch
+from ember.volume_messages import SNAPSHOT_STATUS, snapshot_to_proto
+from volume import snapshots
 from volume.api import status_name
-from volume.convert import SNAPSHOT_STATUS, snapshot_to_proto
+
 
 SNAPSHOT_STATUS_NAMES = {number: name for name, number in SNAPSHOT_STATUS.items()}
 SNAPSHOT_STABLE = frozenset({states.AVAILABLE, states.ERROR, states.ERROR_DELETING})
@@ -31,7 +32,7 @@ class SnapshotApi(snapshot_pb2_grpc.SnapshotServiceServicer):
             "description": validation.text("description", request.description, validation.MAX_DESCRIPTION),
             "metadata": validation.metadata(request.metadata),
         }
-        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        request_id = validation.request_id(request)
         begun = await writer.run(
             snapshots.create, current_identity(), volume_id, fields, request.force, request_id,
             quota.defaults(self.settings), self.settings.outbox_retry_after,
@@ -57,7 +58,7 @@ class SnapshotApi(snapshot_pb2_grpc.SnapshotServiceServicer):
 
     async def DeleteSnapshot(self, request, context):
         snapshot_id = validation.uuid_field("id", request.id)
-        request_id = validation.uuid_field("request_id", request.request_id, required=False)
+        request_id = validation.request_id(request)
         begun = await writer.run(
             snapshots.delete, current_identity(), snapshot_id, request_id, self.settings.outbox_retry_after
         )

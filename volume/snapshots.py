@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import uuid
 
-from ember import operations, pagination, quota, states, subjects
+from ember import lookup, operations, pagination, quota, replay, states, subjects, validation
 from ember.auth import Identity
 from ember.db import Snapshot, Volume, utcnow, write_transaction
-from ember.errors import FailedPrecondition, NotFound
+from ember.errors import FailedPrecondition
 from ember.outbox import Task
-from volume import validation
-from volume.backends import host_of
+from ember.pool_names import host_of
+from ember.started import Started
 from ember.volume_tasks import snapshot_cas
-from volume.manager import Started, counted_snapshot, get_volume
+from ember.volumes import get_volume
+from volume.manager import counted_snapshot
 
 
 def get(identity: Identity, snapshot_id: str) -> Snapshot:
-    found = Snapshot.get_or_none(Snapshot.id == snapshot_id, Snapshot.project_id == identity.project_id)
-    if found is None:
-        raise NotFound("snapshot", snapshot_id)
-    return found
+    return lookup.get(Snapshot, snapshot_id, identity.project_id)
 
 
 def list_snapshots(identity: Identity, volume_id: str, size: int, token: str, secret: bytes):
@@ -35,10 +33,9 @@ def create(
     identity: Identity, volume_id: str, fields: dict, force: bool, request_id: str, limits: dict[str, int],
     retry_after: float,
 ) -> Started:
-    with write_transaction():
-        replay = operations.find_by_request(identity, "CreateSnapshot", request_id)
-        if replay:
-            return Started(replay, None)
+    with replay.once(identity, "CreateSnapshot", request_id) as earlier:
+        if earlier:
+            return earlier
         volume = get_volume(identity, volume_id)
         allowed = (states.AVAILABLE, states.IN_USE) if force else (states.AVAILABLE,)
         if volume.status not in allowed:
@@ -68,10 +65,9 @@ def in_use_as_source(snapshot_id: str) -> int:
 
 
 def delete(identity: Identity, snapshot_id: str, request_id: str, retry_after: float) -> Started:
-    with write_transaction():
-        replay = operations.find_by_request(identity, "DeleteSnapshot", request_id)
-        if replay:
-            return Started(replay, None)
+    with replay.once(identity, "DeleteSnapshot", request_id) as earlier:
+        if earlier:
+            return earlier
         snapshot = get(identity, snapshot_id)
         return delete_task(identity, snapshot, request_id, retry_after)
 
@@ -133,8 +129,6 @@ def update(identity: Identity, snapshot_id: str, fields: dict, metadata_keys: di
 def reset_status(snapshot_id: str, status: str) -> Snapshot:
     """Admin: the given status, whatever the snapshot's was."""
     with write_transaction():
-        snapshot = Snapshot.get_or_none(Snapshot.id == snapshot_id)
-        if snapshot is None:
-            raise NotFound("snapshot", snapshot_id)
+        lookup.get(Snapshot, snapshot_id)
         Snapshot.update(status=status, status_detail="", updated_at=utcnow()).where(Snapshot.id == snapshot_id).execute()
         return Snapshot.get_by_id(snapshot_id)

@@ -1,6 +1,6 @@
-"""Volume types as the database holds them: who may see and use one, and the
-admin's create, update and delete, each one transaction callable without a
-network."""
+"""Volume types as the database holds them: lookups and pages for the API,
+and the admin's create, update and delete, each one transaction callable
+without a network (who may use a type: ember.volume_types)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,16 @@ import uuid
 
 import peewee
 
-from ember import extra_specs, pagination, quota
+from ember import extra_specs, lookup, pagination, quota
 from ember.auth import Identity
 from ember.db import QuotaLimit, Volume, VolumeType, utcnow, write_transaction
 from ember.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from ember.prepared import Param, Prepared
+from ember.volume_types import visible
 
 NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
 MAX_SPECS = 64
 MAX_SPEC_LENGTH = 255
 UPDATABLE = ("name", "description", "extra_specs", "is_public", "access_project_ids", "is_default")
-
-
-def visible(volume_type: VolumeType, identity: Identity) -> bool:
-    return identity.is_admin or volume_type.is_public or identity.project_id in volume_type.access_project_ids
 
 
 def check_name(field: str, name: str) -> str:
@@ -44,10 +40,6 @@ def check_specs(field: str, specs: dict[str, str]) -> dict[str, str]:
     return specs
 
 
-_DEFAULT = Prepared(lambda: VolumeType.select().where(VolumeType.is_default == True))  # noqa: E712
-_BY_NAME = Prepared(lambda: VolumeType.select().where(VolumeType.name == Param("name")))
-
-
 def _lookup(id_or_name: str) -> VolumeType | None:
     try:
         return VolumeType.get_or_none(VolumeType.id == str(uuid.UUID(id_or_name)))
@@ -59,17 +51,6 @@ def get(identity: Identity, id_or_name: str) -> VolumeType:
     found = _lookup(id_or_name)
     if found is None or not visible(found, identity):
         raise NotFound("volume_type", id_or_name)
-    return found
-
-
-def for_create(identity: Identity, name: str) -> VolumeType:
-    """The type a new volume gets: the named one if the project may use it,
-    else the default type."""
-    if not name:
-        return _DEFAULT.first()
-    found = _BY_NAME.first(name=name)
-    if found is None or not visible(found, identity):
-        raise InvalidArgument("volume_type", f"no volume type named {name!r} is available to this project")
     return found
 
 
@@ -96,9 +77,7 @@ def create(fields: dict) -> VolumeType:
 
 def update(type_id: str, fields: dict) -> VolumeType:
     with write_transaction():
-        current = VolumeType.get_or_none(VolumeType.id == type_id)
-        if current is None:
-            raise NotFound("volume_type", type_id)
+        current = lookup.get(VolumeType, type_id)
         if "is_default" in fields:
             if not fields["is_default"]:
                 if current.is_default:
@@ -117,9 +96,7 @@ def update(type_id: str, fields: dict) -> VolumeType:
 
 def delete(type_id: str) -> None:
     with write_transaction():
-        current = VolumeType.get_or_none(VolumeType.id == type_id)
-        if current is None:
-            raise NotFound("volume_type", type_id)
+        current = lookup.get(VolumeType, type_id)
         if current.is_default:
             raise FailedPrecondition(
                 f"volume type {current.name} is the default; make another type the default first",

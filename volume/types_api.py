@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from ember import messages, writer
+from ember import messages, validation, writer
 from ember.db import VolumeType
 from ember.errors import InvalidArgument
 from ember.grpc_server import current_identity
 from ember.pagination import page_size
 from ember.v1 import volume_type_pb2, volume_type_pb2_grpc
-from volume import types, validation
+from volume import types
 
 
 def to_proto(row: VolumeType) -> volume_type_pb2.VolumeType:

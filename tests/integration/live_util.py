@@ -12,7 +12,7 @@ from nats.js.api import DeliverPolicy
 
 from ember import subjects
 
-EMBER = [sys.executable, "-m", "ember.cli.main"]
+EMBER = [sys.executable, "-m", "cli"]
 
 
 def events_of(cluster, resource: str, resource_id: str) -> list[dict]:

@@ -3,7 +3,6 @@ Watch streams that follow a resource until it is stable."""
 
 import asyncio
 import json
-import threading
 
 import grpc
 import nats
@@ -58,11 +57,20 @@ def test_reset_attachment_and_snapshot_statuses(cluster):
 
     snap = user.done(user.call(user.snapshots.CreateSnapshot, snapshot_pb2.CreateSnapshotRequest(volume_id=volume.id)),
                      snapshot_pb2.Snapshot())
-    admin.call(admin.snapshots.ResetSnapshotStatus, snapshot_pb2.ResetSnapshotStatusRequest(
-        id=snap.id, status=snapshot_pb2.SNAPSHOT_STATUS_ERROR))
-    assert last_event(cluster, "snapshots", snap.id)["admin_action"] == "reset_status"
-    gone = user.call(user.snapshots.DeleteSnapshot, snapshot_pb2.DeleteSnapshotRequest(id=snap.id))
-    assert user.wait(gone).done
+    reset = snapshot_pb2.ResetSnapshotStatusRequest(id=snap.id, status=snapshot_pb2.SNAPSHOT_STATUS_ERROR)
+    assert fails(user.call, user.snapshots.ResetSnapshotStatus, reset).code() == grpc.StatusCode.PERMISSION_DENIED
+    assert admin.call(admin.snapshots.ResetSnapshotStatus, reset).status == snapshot_pb2.SNAPSHOT_STATUS_ERROR
+    got = user.call(user.snapshots.GetSnapshot, snapshot_pb2.GetSnapshotRequest(id=snap.id))
+    assert got.status == snapshot_pb2.SNAPSHOT_STATUS_ERROR
+    event = last_event(cluster, "snapshots", snap.id)
+    assert (event["status"], event["admin_action"], event["by"]) == ("error", "reset_status", "tester@ops")
+
+    # A snapshot in error can be deleted, and then is gone.
+    gone = user.wait(user.call(user.snapshots.DeleteSnapshot, snapshot_pb2.DeleteSnapshotRequest(id=snap.id)))
+    assert gone.done and not gone.HasField("error"), gone
+    missing = fails(user.call, user.snapshots.GetSnapshot, snapshot_pb2.GetSnapshotRequest(id=snap.id))
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
+    assert last_event(cluster, "snapshots", snap.id)["status"] == "deleted"
 
 
 def test_force_delete_removes_a_stuck_volume_of_any_project(cluster):
@@ -82,16 +90,13 @@ def test_force_delete_removes_a_stuck_volume_of_any_project(cluster):
     assert last_event(cluster, "volumes", volume.id)["status"] == "deleted"
 
 
-def collect(client, method, request) -> tuple[list, threading.Thread]:
-    got: list = []
-
-    def run():
-        for message in method(request, metadata=client.metadata, timeout=60):
-            got.append(message)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return got, thread
+def watched(stream, then) -> list:
+    """Every answer of a watch stream, with `then()` run once its first has
+    come: a watch answers first when it already follows the events, so
+    whatever `then` sets off cannot slip past it."""
+    got = [next(stream)]
+    then()
+    return got + list(stream)
 
 
 def test_watch_follows_a_volume_until_it_is_stable(fresh_cluster):
@@ -102,10 +107,8 @@ def test_watch_follows_a_volume_until_it_is_stable(fresh_cluster):
     client = c.client()
     client.create(1)
     volume = client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest()).volumes[0]
-    got, thread = collect(client, client.volumes.WatchVolume, volume_pb2.WatchVolumeRequest(id=volume.id))
-    c.start("scheduler")
-    thread.join(timeout=60)
-    assert not thread.is_alive()
+    got = watched(client.volumes.WatchVolume(volume_pb2.WatchVolumeRequest(id=volume.id), metadata=client.metadata,
+                                             timeout=60), lambda: c.start("scheduler"))
     assert [m.volume.status for m in got] == [volume_pb2.VOLUME_STATUS_CREATING, volume_pb2.VOLUME_STATUS_AVAILABLE]
 
     stable = list(client.volumes.WatchVolume(volume_pb2.WatchVolumeRequest(id=volume.id), metadata=client.metadata,
@@ -132,9 +135,7 @@ def test_watch_ends_with_deleted_when_a_snapshot_goes(fresh_cluster):
     host_a.stop()
     # host-b takes the call; the task waits for host-a.
     client.call(client.snapshots.DeleteSnapshot, snapshot_pb2.DeleteSnapshotRequest(id=snap.id))
-    got, thread = collect(client, client.snapshots.WatchSnapshot, watch)
-    c.start("volume")
-    thread.join(timeout=60)
-    assert not thread.is_alive()
+    got = watched(client.snapshots.WatchSnapshot(watch, metadata=client.metadata, timeout=60),
+                  lambda: c.start("volume"))
     assert [m.snapshot.status for m in got[:1]] == [snapshot_pb2.SNAPSHOT_STATUS_DELETING]
     assert got[-1].deleted and len(got) == 2

@@ -13,14 +13,13 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import uuid
 
 import grpc
 import pytest
 
 from backup.nbd_client import NbdClient
-from backup.repository import Repository, packs
+from backup.repository import Repository, locks, packs
 from backup.repository.format import CHUNK_SIZE
 from ember.v1 import attachment_pb2, backup_pb2, common_pb2, volume_pb2
 from tests import nbd
@@ -47,9 +46,7 @@ def start(c: Cluster, **backup_env: str) -> Cluster:
 def cluster(tmp_path_factory, db_backend):
     nbd.require_tools()
     root = tmp_path_factory.mktemp("backups")
-    # A redelivery 8 s after a crash leaves the killed-service test time to
-    # restart the service and start watching before the task runs again.
-    c = Cluster(root, db_backend, EMBER_BACKUP_REPOSITORY=str(root / "repository"), EMBER_TASK_ACK_WAIT="8")
+    c = Cluster(root, db_backend, EMBER_BACKUP_REPOSITORY=str(root / "repository"))
     try:
         yield start(c)
     finally:
@@ -314,20 +311,24 @@ def test_a_backup_service_killed_mid_backup_finishes_it_after_a_restart(cluster)
     op = client.call(client.backups.CreateBackup, backup_pb2.CreateBackupRequest(volume_id=volume.id))
     assert doomed.popen.wait(timeout=60) == 17, "the failpoint should have killed the backup service"
     assert client.get(volume.id).status == volume_pb2.VOLUME_STATUS_BACKING_UP
-    got: list = []
     meta = common_pb2.OperationMetadata()
     op.metadata.Unpack(meta)
     backup_id = meta.target
 
-    def watch():
-        got.extend(client.backups.WatchBackup(backup_pb2.WatchBackupRequest(id=backup_id), metadata=client.metadata,
-                                              timeout=60))
-
-    cluster.start("backup", EMBER_HOST="backup-1")
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+    # The watch needs a backup service to serve it, and that service takes
+    # the task again: the repository held exclusively, as garbage collection
+    # holds it, makes the task wait until the watch has answered once, which
+    # it does when it already follows the backup's events.
+    held = locks.Lock(cluster.root / "repository", "test-watch-first", locks.EXCLUSIVE)
+    try:
+        cluster.start("backup", EMBER_HOST="backup-1")
+        watch = client.backups.WatchBackup(backup_pb2.WatchBackupRequest(id=backup_id), metadata=client.metadata,
+                                           timeout=60)
+        got = [next(watch)]
+    finally:
+        held.release()
+    got.extend(watch)
     done = client.wait(op, timeout=60)
-    watcher.join(timeout=60)
     assert done.done and not done.HasField("error"), done
     assert client.get(volume.id).status == volume_pb2.VOLUME_STATUS_AVAILABLE
     assert got[0].backup.status == backup_pb2.BACKUP_STATUS_CREATING
@@ -344,7 +345,7 @@ def test_the_cli_backs_up_verifies_and_restores(cluster):
     env = {**os.environ, "EMBER_URL": cluster.gateway, "EMBER_TOKEN": cluster.token("cli")}
 
     def ember(*args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "ember", "backup", *args], capture_output=True, text=True,
+        result = subprocess.run([sys.executable, "-m", "cli", "backup", *args], capture_output=True, text=True,
                                 env=env, timeout=120)
         assert result.returncode == 0, result.stderr
         return result.stdout

@@ -57,6 +57,13 @@ def test_health_turns_not_serving_before_the_port_closes(fresh_cluster: Cluster)
     assert "volume stopping" in volume.log()
 
 
+def wait_until(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:.0f}s: {what}"
+        time.sleep(0.01)
+
+
 def test_clients_see_no_error_while_one_of_two_instances_stops(fresh_cluster: Cluster):
     """The instance leaves the registry before it stops listening, so the
     gateway sends new calls elsewhere while the calls it holds finish."""
@@ -66,30 +73,46 @@ def test_clients_see_no_error_while_one_of_two_instances_stops(fresh_cluster: Cl
     volume = client.create_available(1)
     other = next(p for p in c.processes if p.name == "volume-b")
     errors: list[grpc.RpcError] = []
-    calls = [0]
+    # (client thread, sent, answered) of every call, both instances taking
+    # turns at them until volume-b goes.
+    answered: list[tuple[int, float, float]] = []
     stop = threading.Event()
 
-    def hammer():
+    def hammer(me: int):
+        calls = (lambda: client.get(volume.id),
+                 lambda: client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest(page_size=5)))
         while not stop.is_set():
-            try:
-                client.get(volume.id)
-                client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest(page_size=5))
-                calls[0] += 2
-            except grpc.RpcError as error:
-                errors.append(error)
+            for call in calls:
+                sent = time.monotonic()
+                try:
+                    call()
+                except grpc.RpcError as error:
+                    errors.append(error)
+                    continue
+                answered.append((me, sent, time.monotonic()))
 
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    def every_thread_answered_a_call_sent_after(moment: float) -> bool:
+        return {me for me, sent, _ in answered if sent > moment} == set(range(len(threads)))
+
+    threads = [threading.Thread(target=hammer, args=(me,)) for me in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1)
-    code = terminate(other)
-    time.sleep(1)
-    stop.set()
-    for t in threads:
-        t.join()
+    try:
+        wait_until(lambda: every_thread_answered_a_call_sent_after(0), "every client's first answer")
+        signalled = time.monotonic()
+        code = terminate(other)
+        gone = time.monotonic()
+        wait_until(lambda: every_thread_answered_a_call_sent_after(gone),
+                   "every client answered by the instance that stayed")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a call never came back"
     assert code == 0, other.log()[-2000:]
     assert errors == [], [e.details() for e in errors[:3]]
-    assert calls[0] > 20
+    assert any(sent < signalled < back for _, sent, back in answered), "no call was in flight at SIGTERM"
+    assert any(signalled < sent < gone for _, sent, _ in answered), "no call was sent while volume-b stopped"
 
 
 def test_a_backup_running_at_sigterm_is_finished_or_handed_on(fresh_cluster: Cluster):

@@ -24,7 +24,7 @@ from tests.integration.test_backups import digest
 from tests.qemu import require_tools
 
 MIB = 1024 * 1024
-EMBER = [sys.executable, "-m", "ember"]
+EMBER = [sys.executable, "-m", "cli"]
 GUEST_OFFSET = 8 * MIB
 GUEST_DATA = b"written-by-the-guest"
 BOOT_TIMEOUT = 120

@@ -1,11 +1,11 @@
-"""32 clients at once through the gateway for a bounded time, each creating,
-attaching, listing, detaching and deleting volumes in one project whose
-quota is smaller than their demand: the only errors are the quota's, and
-afterwards the usage counters equal what exists, on disk too."""
+"""32 clients at once through the gateway, each running create, attach,
+list, detach and delete cycles in one project whose quota is smaller than
+their demand: every cycle completes, the only errors are the quota's, and
+afterwards the usage counters equal what exists, on disk too. How fast is
+bench/'s business."""
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 
@@ -14,58 +14,86 @@ import grpc
 from ember.v1 import attachment_pb2, quota_pb2, volume_pb2
 
 CLIENTS = 32
-RUN_FOR = 8.0
-PROJECT = "load"
+CYCLES = 3
 # Below the clients' demand, so that quota refusals happen under contention.
 VOLUME_LIMIT = 20
+# Not a rate: only a bound, so that a hung call fails the test instead of stalling it.
+GIVE_UP_AFTER = 120.0
+PROJECT = "load"
 LOCAL = attachment_pb2.Connector(host="host-a", transports=["local"])
 
 
-def workload(client, stop: threading.Event, outcomes: collections.Counter, errors: list) -> None:
-    while not stop.is_set():
+class Worker:
+    """One client's cycles, with what happened to each of its calls."""
+
+    def __init__(self, client, together: threading.Barrier):
+        self.client, self.together = client, together
+        self.cycles = self.refused = 0
+        self.errors: list = []
+
+    def create(self):
+        """An operation, or None when the quota refused."""
         try:
-            op = client.create(1)
+            return self.client.create(1)
         except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                outcomes["quota refused"] += 1
-                time.sleep(0.05)
-                continue
-            errors.append(("create", error.code(), error.details()))
-            continue
+            if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            self.refused += 1
+            return None
+
+    def cycle(self, op) -> None:
+        client = self.client
+        volume = client.done(op, volume_pb2.Volume())
+        attachment = client.call(client.volumes.CreateAttachment, attachment_pb2.CreateAttachmentRequest(
+            volume_id=volume.id, instance_id="vm", connector=LOCAL), timeout=30)
+        client.call(client.volumes.CompleteAttachment,
+                    attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id))
+        client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest(page_size=50))
+        client.call(client.volumes.DeleteAttachment,
+                    attachment_pb2.DeleteAttachmentRequest(attachment_id=attachment.id), timeout=30)
+        client.done(client.delete(volume.id), volume_pb2.Volume())
+        self.cycles += 1
+
+    def run(self) -> None:
+        deadline = time.monotonic() + GIVE_UP_AFTER
         try:
-            volume = client.done(op, volume_pb2.Volume())
-            attachment = client.call(client.volumes.CreateAttachment, attachment_pb2.CreateAttachmentRequest(
-                volume_id=volume.id, instance_id="vm", connector=LOCAL), timeout=30)
-            client.call(client.volumes.CompleteAttachment,
-                        attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id))
-            client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest(page_size=50))
-            client.call(client.volumes.DeleteAttachment,
-                        attachment_pb2.DeleteAttachmentRequest(attachment_id=attachment.id), timeout=30)
-            client.done(client.delete(volume.id), volume_pb2.Volume())
-            outcomes["cycles"] += 1
+            op = self.create()
+            # Every client's first create is in before any client deletes:
+            # 32 creates against a limit of 20, so the quota must refuse some.
+            self.together.wait(timeout=GIVE_UP_AFTER)
+            while self.cycles < CYCLES:
+                assert time.monotonic() < deadline, f"{self.cycles} cycles after {GIVE_UP_AFTER:.0f}s"
+                if op is None:
+                    time.sleep(0.05)
+                    op = self.create()
+                    continue
+                self.cycle(op)
+                op = None
         except grpc.RpcError as error:
-            errors.append(("cycle", error.code(), error.details()))
-        except AssertionError as failed:
-            errors.append(("operation", str(failed)[:300]))
+            self.errors.append((error.code(), error.details()))
+        except (AssertionError, threading.BrokenBarrierError) as failed:
+            self.errors.append(str(failed)[:300] or type(failed).__name__)
+        finally:
+            # A client that failed before the barrier must not hold the others there.
+            if self.errors:
+                self.together.abort()
 
 
-def test_32_clients_see_only_quota_errors_and_leave_the_counters_exact(cluster):
+def test_32_clients_complete_every_cycle_see_only_quota_errors_and_leave_the_counters_exact(cluster):
     cluster.set_quota(PROJECT, volumes=VOLUME_LIMIT)
     clients = [cluster.client(PROJECT) for _ in range(CLIENTS)]
-    outcomes: collections.Counter = collections.Counter()
-    errors: list = []
-    stop = threading.Event()
-    threads = [threading.Thread(target=workload, args=(c, stop, outcomes, errors)) for c in clients]
+    together = threading.Barrier(CLIENTS)
+    workers = [Worker(c, together) for c in clients]
+    threads = [threading.Thread(target=w.run) for w in workers]
     for t in threads:
         t.start()
-    time.sleep(RUN_FOR)
-    stop.set()
     for t in threads:
-        t.join(timeout=120)
-    print(f"load: {dict(outcomes)} in {RUN_FOR:.0f}s with {CLIENTS} clients")
-    assert errors == [], errors[:5]
-    assert outcomes["cycles"] >= CLIENTS, outcomes
-    assert outcomes["quota refused"] > 0, "the quota was never reached; the test did not contend"
+        t.join(timeout=GIVE_UP_AFTER + 60)
+    assert not any(t.is_alive() for t in threads), "a client's call never came back"
+    print(f"load: {sum(w.cycles for w in workers)} cycles, {sum(w.refused for w in workers)} quota refusals")
+    assert [e for w in workers for e in w.errors] == []
+    assert [w.cycles for w in workers] == [CYCLES] * CLIENTS
+    assert sum(w.refused for w in workers) >= CLIENTS - VOLUME_LIMIT, "the quota was never reached"
 
     client = clients[0]
     volumes = client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest(page_size=1000)).volumes

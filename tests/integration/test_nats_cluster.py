@@ -10,6 +10,7 @@ half a minute to the suite."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -143,10 +144,21 @@ def free_ports_for_a_cluster(nodes: int = 3) -> int:
     raise RuntimeError("no run of free ports found")
 
 
+def cli(data_dir, gateway: str, token: str):
+    """The CLI, run against an `ember up` started with `data_dir`."""
+    env = dict(os.environ, EMBER_URL=gateway, EMBER_DATA_DIR=str(data_dir), EMBER_TOKEN=token)
+    env.pop("EMBER_AUTH_SECRET", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env,
+                              timeout=120)
+    return run
+
+
 def test_ember_up_runs_a_three_node_cluster_that_outlives_a_node(tmp_path):
     port = free_ports_for_a_cluster()
     up = subprocess.Popen(
-        [sys.executable, "-m", "ember", "up", "--data-dir", str(tmp_path), "--nats-port", str(port),
+        [sys.executable, "-m", "cli", "up", "--data-dir", str(tmp_path), "--nats-port", str(port),
          "--nats-cluster", "3", "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -163,6 +175,22 @@ def test_ember_up_runs_a_three_node_cluster_that_outlives_a_node(tmp_path):
         node = subprocess.run(["pgrep", "-f", str(tmp_path / "nats-2.conf")], capture_output=True, text=True)
         os.kill(int(node.stdout.split()[0]), signal.SIGKILL)
         assert "nats-2 exited; the other NATS nodes carry on" in up.stderr.readline()
+        assert up.poll() is None
+
+        # With nats-2 gone, a create and a delete still go from the gateway
+        # through the task stream to the scheduler and the volume service,
+        # and their events come back: all on nats-1 and nats-3.
+        gateway = lines[-2][1]
+        ember = cli(tmp_path, gateway, "")
+        token = ember("token", "create", "--project", "outlives")
+        assert token.returncode == 0, token.stderr
+        ember = cli(tmp_path, gateway, token.stdout.strip())
+        created = ember("volume", "create", "--size", "1", "--wait", "--json")
+        assert created.returncode == 0, created.stderr
+        volume = json.loads(created.stdout)
+        assert volume["status"] == "VOLUME_STATUS_AVAILABLE"
+        deleted = ember("volume", "delete", volume["id"], "--wait")
+        assert deleted.returncode == 0 and "deleted" in deleted.stdout, deleted.stderr
         assert up.poll() is None
     finally:
         up.send_signal(signal.SIGINT)

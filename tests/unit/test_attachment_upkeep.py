@@ -5,6 +5,7 @@ failed, retried with back-off, and cleared once they run again."""
 
 import contextlib
 import datetime
+import time
 import uuid
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from ember import db, writer
 from ember.db import Attachment, database_now
 from ember.errors import EmberError
+from ember.testing import FakeBus
 from tests.unit.test_attachments import ALICE, CONNECTOR, attach, make_volume, reserve, status
 from volume import attachment_upkeep, attachments
 from volume.attachment_keeper import AttachmentKeeper
@@ -128,14 +130,6 @@ class FakeExports:
         self.running_ids.discard(attachment.id)
 
 
-class FakeBus:
-    def __init__(self):
-        self.events = []
-
-    async def publish_event(self, subject, payload):
-        self.events.append(payload)
-
-
 @pytest.fixture
 def keeper(database):
     writer.start()
@@ -150,7 +144,7 @@ async def test_the_keeper_retries_a_failing_export_with_back_off_until_it_runs(k
     await keeper.restore_all()
     failed = attachments.get(ALICE, attachment_id)
     assert failed.export_failed_at is not None and "nbdkit: not found" in failed.status_detail
-    assert [e.get("export") for e in keeper.bus.events] == ["failed"]
+    assert [e.get("export") for e in keeper.bus.event_payloads()] == ["failed"]
     keeper.exports.broken = ""
     await keeper.restore_all()
     assert keeper.exports.exported == [], "the back-off puts off the next try"
@@ -158,7 +152,7 @@ async def test_the_keeper_retries_a_failing_export_with_back_off_until_it_runs(k
     restored = attachments.get(ALICE, attachment_id)
     assert keeper.exports.exported == [attachment_id]
     assert restored.export_failed_at is None and restored.connection_info["data"]["port"] == "10810"
-    assert [e.get("export") for e in keeper.bus.events] == ["failed", "restored"]
+    assert [e.get("export") for e in keeper.bus.event_payloads()] == ["failed", "restored"]
     await keeper.restore_all(now=True)
     assert keeper.exports.exported == [attachment_id], "a running export is left alone"
 
@@ -170,9 +164,9 @@ async def test_back_off_doubles_up_to_its_limit(keeper):
     waits = []
     for _ in range(6):
         await keeper.restore(attachment_id)
-        waits.append(keeper._backoff[attachment_id][0])
-    assert waits == [2, 4, 8, 8, 8, 8]
-    assert len([e for e in keeper.bus.events if e.get("export") == "failed"]) == 1, "one event per failure, not per try"
+        waits.append(round(keeper._backoff[attachment_id][1] - time.monotonic()))
+    assert waits == [1, 2, 4, 8, 8, 8]
+    assert len([e for e in keeper.bus.event_payloads() if e.get("export") == "failed"]) == 1, "one event per failure, not per try"
 
 
 async def test_the_keeper_releases_abandoned_reservations_and_their_exports(keeper):
@@ -182,6 +176,6 @@ async def test_the_keeper_releases_abandoned_reservations_and_their_exports(keep
     await keeper.release_abandoned()
     assert Attachment.get_or_none(Attachment.id == attachment_id) is None
     assert keeper.exports.unexported == [attachment_id] and status(volume_id) == "available"
-    released = [e for e in keeper.bus.events if e["resource"] == "attachments"]
+    released = [e for e in keeper.bus.event_payloads() if e["resource"] == "attachments"]
     assert released[0]["status"] == "deleted" and "without CompleteAttachment" in released[0]["released"]
-    assert {"resource": "volumes", "id": volume_id, "status": "available"} in keeper.bus.events
+    assert {"resource": "volumes", "id": volume_id, "status": "available"} in keeper.bus.event_payloads()

@@ -7,12 +7,11 @@ import uuid
 import pytest
 
 from backup import outcomes, records
-from ember import quota, states
+from ember import quota, states, volumes
 from ember.auth import Identity
 from ember.db import Backup, Operation, Volume, VolumeType
 from ember.errors import AlreadyExists, DataLoss, FailedPrecondition, InvalidArgument, ResourceExhausted
 from ember.volume_tasks import _fail
-from volume import manager
 
 ALICE = Identity("alice", "alice")
 LIMITS = {"backups": 3, "backup_gigabytes": 10}
@@ -114,17 +113,17 @@ def test_a_failed_delete_is_error_deleting(database):
 def test_restore_onto_a_volume_and_its_failure(database):
     backup_id = finished_backup(make_volume())
     target = make_volume()
-    begun = records.restore(ALICE, backup_id, target, manager.NewVolume(size_gb=0), LIMITS, 30.0)
+    begun = records.restore(ALICE, backup_id, target, volumes.NewVolume(size_gb=0), LIMITS, 30.0)
     assert (volume_status(target), backup_status(backup_id)) == (states.RESTORING_BACKUP, states.RESTORING)
     with pytest.raises(FailedPrecondition, match="restores are made from available backups"):
-        records.restore(ALICE, backup_id, make_volume(), manager.NewVolume(size_gb=0), LIMITS, 30.0)
+        records.restore(ALICE, backup_id, make_volume(), volumes.NewVolume(size_gb=0), LIMITS, 30.0)
     _fail(begun.operation.id, begun.task.payload, DataLoss("chunk abc is corrupt"), False)
     assert (volume_status(target), backup_status(backup_id)) == (states.ERROR_RESTORING, states.AVAILABLE)
     assert "chunk abc" in Volume.get_by_id(target).status_detail
 
     target = make_volume()
     Volume.update(metadata={"app": "web", "owner": "ops"}).where(Volume.id == target).execute()
-    again = records.restore(ALICE, backup_id, target, manager.NewVolume(size_gb=0), LIMITS, 30.0)
+    again = records.restore(ALICE, backup_id, target, volumes.NewVolume(size_gb=0), LIMITS, 30.0)
     assert outcomes.restore_done(again.operation.id, again.task.payload, {"app": "db"})
     assert backup_status(backup_id) == states.AVAILABLE
     assert Volume.get_by_id(target).metadata == {"app": "db", "owner": "ops"}, "the backed-up keys come back"
@@ -133,15 +132,15 @@ def test_restore_onto_a_volume_and_its_failure(database):
 def test_restore_refuses_small_or_busy_volumes(database):
     backup_id = finished_backup(make_volume(size_gb=2))
     with pytest.raises(InvalidArgument, match="needs 2 GiB"):
-        records.restore(ALICE, backup_id, make_volume(size_gb=1), manager.NewVolume(size_gb=0), LIMITS, 30.0)
+        records.restore(ALICE, backup_id, make_volume(size_gb=1), volumes.NewVolume(size_gb=0), LIMITS, 30.0)
     with pytest.raises(FailedPrecondition, match="restores go onto available volumes"):
-        records.restore(ALICE, backup_id, make_volume(states.IN_USE, 2), manager.NewVolume(size_gb=0), LIMITS, 30.0)
+        records.restore(ALICE, backup_id, make_volume(states.IN_USE, 2), volumes.NewVolume(size_gb=0), LIMITS, 30.0)
     assert backup_status(backup_id) == states.AVAILABLE
 
 
 def test_restore_to_a_new_volume_creates_it_in_restoring_backup(database):
     backup_id = finished_backup(make_volume(size_gb=2))
-    begun = records.restore(ALICE, backup_id, "", manager.NewVolume(size_gb=0, name="copy"), {}, 30.0)
+    begun = records.restore(ALICE, backup_id, "", volumes.NewVolume(size_gb=0, name="copy"), {}, 30.0)
     volume = Volume.get_by_id(begun.operation.target)
     assert (volume.status, volume.size_gb, volume.name) == (states.CREATING, 2, "copy")
     then = begun.task.payload["then"]

@@ -2,8 +2,6 @@
 time, and stopping the exports nobody needs. The NBD cases run a real
 nbdkit where one is installed."""
 
-import shutil
-import subprocess
 import threading
 import time
 import types
@@ -11,6 +9,7 @@ import types
 import pytest
 
 from ember.errors import FailedPrecondition
+from tests import nbd
 from volume.exports import Exports
 from volume.targets.nbd import ExportError, NbdTarget
 
@@ -46,7 +45,9 @@ def test_no_common_transport_is_a_failed_precondition(exports):
     assert refused.value.reason == "NO_COMMON_TRANSPORT"
 
 
-needs_nbd = pytest.mark.skipif(not (shutil.which("nbdkit") and shutil.which("nbdinfo")), reason="needs nbdkit and nbdinfo")
+@pytest.fixture
+def needs_nbd():
+    nbd.require_tools()
 
 
 def attachment(attachment_id, status="attached", transport="nbd", mode="rw"):
@@ -61,34 +62,28 @@ def volume(tmp_path, attachment_id):
     return types.SimpleNamespace(id=f"v-{attachment_id}", host="host-a@file#p")
 
 
-def answers(uri):
-    return subprocess.run(["nbdinfo", "--size", uri], capture_output=True).returncode == 0
-
-
-@needs_nbd
-def test_exports_are_idempotent_and_come_back_on_their_port(exports, tmp_path):
+def test_exports_are_idempotent_and_come_back_on_their_port(needs_nbd, exports, tmp_path):
     one = attachment("a1")
     info = exports.export(one, volume(tmp_path, "a1"), "nbd")
     assert info["driver_volume_type"] == "nbd" and info["access_mode"] == "rw" and info["attachment_id"] == "a1"
     assert exports.export(one, volume(tmp_path, "a1"), "nbd") == info
-    nbd = exports.targets["nbd"]
-    nbd.unexport("a1")
-    assert not answers(info["data"]["uri"])
+    target = exports.targets["nbd"]
+    target.unexport("a1")
+    assert not nbd.answers(info["data"]["uri"])
     one.connection_info = info
     assert exports.export(one, volume(tmp_path, "a1"), "nbd")["data"]["port"] == info["data"]["port"]
     exports.unexport(one)
-    assert nbd.exported() == set()
+    assert target.exported() == set()
 
 
-@needs_nbd
-def test_orphans_stop_and_served_or_kept_exports_stay(exports, tmp_path):
+def test_orphans_stop_and_served_or_kept_exports_stay(needs_nbd, exports, tmp_path):
     served, kept, orphan = attachment("served"), attachment("backup-1"), attachment("orphan")
     volumes = {f"v-{a.id}": volume(tmp_path, a.id) for a in (served, kept, orphan)}
     for a in (served, kept, orphan):
         a.connection_info = exports.export(a, volumes[a.volume_id], "nbd")
     assert exports.remove_orphans({"served"}, keep=frozenset({"backup-1"})) == ["orphan"]
-    assert answers(served.connection_info["data"]["uri"]) and answers(kept.connection_info["data"]["uri"])
-    assert not answers(orphan.connection_info["data"]["uri"])
+    assert nbd.answers(served.connection_info["data"]["uri"]) and nbd.answers(kept.connection_info["data"]["uri"])
+    assert not nbd.answers(orphan.connection_info["data"]["uri"])
     assert exports.running(served) and not exports.running(orphan)
     for a in (served, kept):
         exports.unexport(a)

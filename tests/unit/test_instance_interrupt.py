@@ -5,13 +5,14 @@ request_id; it leaves other attachments alone, and says where to look when
 it cannot ask."""
 
 import argparse
+import contextlib
 import uuid
 
 import grpc
 import pytest
 
-from ember.cli import instance
-from ember.cli.client import CliError
+from cli import instance
+from cli.client import CliError
 from ember.errors import EmberError, FailedPrecondition, Unavailable
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
@@ -105,7 +106,7 @@ def start(monkeypatch, tmp_path, interrupt_in: str) -> tuple[Volumes, argparse.N
     device.write_bytes(b"\0" * 4096)
     volumes = Volumes(device, interrupt_in)
     monkeypatch.setattr(instance, "_image", lambda args: None)
-    monkeypatch.setattr(instance, "connect", lambda: (None, ()))
+    monkeypatch.setattr(instance, "gateway", lambda: contextlib.nullcontext((None, ())))
     monkeypatch.setattr(volume_pb2_grpc, "VolumeServiceStub", lambda channel: volumes)
     args = argparse.Namespace(volume=VOLUME, instance="vm-1", read_only=False, host="compute-1", ip="127.0.0.1",
                               transport=None, memory=256, accel="tcg", timeout=60.0, data_dir=str(tmp_path),

@@ -85,12 +85,13 @@ def test_progress_counts_every_byte_once_into_its_meter():
 
 async def test_backup_rate_is_bytes_per_second_over_the_last_sample(monkeypatch):
     monkeypatch.setattr(metrics, "RATE_SAMPLE_EVERY", 0.2)
-    sampler = asyncio.create_task(metrics.sample_backup_rate(("rate-test",)))
+    sampler = metrics.backup_rate_sampler(("rate-test",))
+    await sampler.start()
     await asyncio.sleep(0.05)
     assert REGISTRY.get_sample_value("ember_backup_bytes_per_second", {"verb": "rate-test"}) == 0
     metrics.BACKUP_BYTES.labels("rate-test").inc(1000)
     await asyncio.sleep(0.25)
-    sampler.cancel()
+    await sampler.stop()
     assert REGISTRY.get_sample_value("ember_backup_bytes_per_second", {"verb": "rate-test"}) == pytest.approx(5000)
 
 

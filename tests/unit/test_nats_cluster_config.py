@@ -51,7 +51,7 @@ def test_services_of_a_cluster_are_told_every_node_and_three_replicas(tmp_path):
 
 def test_ember_up_refuses_a_two_node_cluster(tmp_path):
     up = subprocess.run(
-        [sys.executable, "-m", "ember", "up", "--data-dir", str(tmp_path), "--nats-cluster", "2"],
+        [sys.executable, "-m", "cli", "up", "--data-dir", str(tmp_path), "--nats-cluster", "2"],
         capture_output=True, text=True, timeout=60,
     )
     assert up.returncode == 1 and "1 or at least 3 nodes" in up.stderr and "Traceback" not in up.stderr

@@ -6,16 +6,9 @@ import datetime
 from ember import operations, outbox, writer
 from ember.auth import Identity
 from ember.db import Operation, utcnow, write_transaction
+from ember.testing import FakeBus
 
 ALICE = Identity("p", "alice")
-
-
-class FakeBus:
-    def __init__(self):
-        self.published = []
-
-    async def publish_task(self, subject, payload, msg_id):
-        self.published.append((subject, msg_id, payload))
 
 
 def start_operation(retry_after: float) -> str:
@@ -51,7 +44,7 @@ async def test_reconciler_republishes_due_tasks_once_per_retry_window(database):
 
     reconciler = outbox.Reconciler(bus, retry_after=30, deadline=600, expire=expire)
     assert await reconciler.run_once() == 1
-    assert [msg_id.partition(".retry-")[0] for _, msg_id, _ in bus.published] == [due]
+    assert [msg_id.partition(".retry-")[0] for _, msg_id, _ in bus.tasks] == [due]
     assert await reconciler.run_once() == 0
     assert later not in expired and not expired
 
@@ -65,7 +58,7 @@ async def test_each_republish_has_a_message_id_of_its_own(database):
         Operation.update(publish_after=utcnow() - datetime.timedelta(seconds=1)).where(
             Operation.id == op_id).execute()
         assert await reconciler.run_once() == 1
-    ids = [msg_id for _, msg_id, _ in reconciler.bus.published]
+    ids = [msg_id for _, msg_id, _ in reconciler.bus.tasks]
     assert len(set(ids)) == 2 and op_id not in ids
     assert all(msg_id.startswith(f"{op_id}.retry-") for msg_id in ids)
 
@@ -80,4 +73,4 @@ async def test_reconciler_expires_operations_past_their_deadline(database):
         expired.append((row.id, row.task_payload["volume_id"]))
 
     await outbox.Reconciler(bus, retry_after=30, deadline=600, expire=expire).run_once()
-    assert expired == [(op_id, "v")] and not bus.published
+    assert expired == [(op_id, "v")] and not bus.tasks

@@ -5,10 +5,9 @@ import asyncio
 
 import pytest
 
+from ember import progress, validation
 from ember.errors import InvalidArgument
 from ember.v1 import volume_pb2
-from ember import progress
-from volume import validation
 
 
 async def test_progress_reports_every_few_percent(monkeypatch):

@@ -9,14 +9,7 @@ import pytest
 
 from ember import startup, states
 from ember.db import Backup, Operation, Snapshot, Volume
-
-
-class Bus:
-    def __init__(self):
-        self.events = []
-
-    async def publish_event(self, subject, payload):
-        self.events.append(payload)
+from ember.testing import FakeBus
 
 
 def volume(default_type, status, host="host-a@file#default", **fields):
@@ -30,9 +23,9 @@ def operation(target, **payload):
 
 
 def sweep(scopes, service="test"):
-    bus = Bus()
+    bus = FakeBus()
     outcome = asyncio.run(startup.sweep(bus, service, scopes))
-    return {found.id: result for found, result in outcome}, bus.events
+    return {found.id: result for found, result in outcome}, bus.event_payloads()
 
 
 @pytest.fixture

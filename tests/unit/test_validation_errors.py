@@ -5,8 +5,8 @@ tests/integration/test_bad_input.py)."""
 
 import pytest
 
+from ember import validation
 from ember.errors import MAX_MESSAGE, InvalidArgument, NotFound, bounded
-from volume import validation
 
 # A gRPC client refuses trailers past this ("soft limit") at random, and all past 16 KiB.
 TRAILER_SOFT_LIMIT = 8192

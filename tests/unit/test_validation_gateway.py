@@ -12,7 +12,7 @@ from google.protobuf import duration_pb2
 
 from api_gateway.operations import Completions, OperationsApi
 from api_gateway.parsing import parsed_in_call
-from ember import auth, db, grpc_server
+from ember import auth, db, testing
 from ember.errors import InvalidArgument
 from ember.v1 import volume_pb2, volume_type_pb2
 
@@ -72,13 +72,8 @@ async def test_a_generated_handler_gets_its_request_parsed():
 @pytest.mark.parametrize("seconds", [2**53, 2**63 - 1, -(2**63)])
 async def test_wait_operation_takes_any_timeout_protobuf_can_carry(database, seconds):
     op = db.Operation.create(id=str(uuid.uuid4()), project_id="p", user_id="u", verb="create", target="t", done=True)
-    grpc_server._identity.set(auth.Identity("p", "u", ()))
-
-    class Context:
-        def time_remaining(self):
-            return 5.0
-
     request = operations_pb2.WaitOperationRequest(name=f"operations/{op.id}",
                                                   timeout=duration_pb2.Duration(seconds=seconds))
-    answer = await OperationsApi(Completions(), b"secret").WaitOperation(request, Context())
+    answer = await testing.call_as(OperationsApi(Completions(), b"secret").WaitOperation, request,
+                                   auth.Identity("p", "u"), timeout=5.0)
     assert answer.done and answer.name == f"operations/{op.id}"

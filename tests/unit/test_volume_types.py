@@ -3,8 +3,10 @@ renames that follow into volumes, and deletes that keep volumes safe."""
 
 import uuid
 
+import peewee
 import pytest
 
+from ember import volume_types
 from ember.auth import Identity
 from ember.db import Volume, VolumeType
 from ember.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -42,17 +44,17 @@ def test_private_types_are_seen_only_by_their_projects_and_admins(database):
     with pytest.raises(NotFound):
         types.get(BOB, "secret")
     with pytest.raises(InvalidArgument, match="no volume type named 'secret'"):
-        types.for_create(BOB, "secret")
+        volume_types.for_create(BOB, "secret")
     names = lambda who: [t.name for t in types.list_types(who, 50, "", b"k" * 32)[0]]  # noqa: E731
     assert names(BOB) == ["default"]
     assert names(ALICE) == ["default", "secret"]
 
 
 def test_an_unnamed_create_gets_the_default_type_which_can_move(database):
-    assert types.for_create(ALICE, "").name == "default"
+    assert volume_types.for_create(ALICE, "").name == "default"
     ssd = make("ssd")
     types.update(ssd.id, {"is_default": True})
-    assert types.for_create(ALICE, "").name == "ssd"
+    assert volume_types.for_create(ALICE, "").name == "ssd"
     assert VolumeType.select().where(VolumeType.is_default == True).count() == 1  # noqa: E712
     with pytest.raises(InvalidArgument, match="make another type the default"):
         types.update(ssd.id, {"is_default": False})
@@ -103,5 +105,6 @@ def test_the_database_refuses_a_type_delete_under_a_volume(database):
     """The foreign key holds even where the check before it raced."""
     ssd = make("ssd")
     add_volume(ssd)
-    with pytest.raises(Exception):
+    with pytest.raises(peewee.IntegrityError, match="FOREIGN KEY constraint failed"):
         VolumeType.delete().where(VolumeType.id == ssd.id).execute()
+    assert VolumeType.get_by_id(ssd.id).name == "ssd"

@@ -3,6 +3,7 @@ changes nothing and gets its own exception, results arrive after commit."""
 
 import asyncio
 import contextvars
+import threading
 import uuid
 
 import pytest
@@ -61,15 +62,32 @@ async def test_units_see_the_callers_context(database):
 
 async def test_a_failed_commit_fails_every_unit_of_the_batch(database, monkeypatch):
     writer.start()
-    real = proxy.obj.commit
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        inside.set()
+        release.wait(10)
+
+    pending = []  # how many volumes each commit would have made
 
     def broken_commit():
+        pending.append(Volume.select().count())
         raise OSError("disk full")
 
     monkeypatch.setattr(proxy.obj, "commit", broken_commit)
-    with pytest.raises(Exception, match="disk full"):
-        await writer.run(add_volume, str(uuid.uuid4()))
-    monkeypatch.setattr(proxy.obj, "commit", real)
+    held = asyncio.ensure_future(writer.run(hold))
+    try:
+        assert await asyncio.to_thread(inside.wait, 10), "the writer never ran the first unit"
+        # Queued while the writer is busy with the batch before, so the next
+        # batch takes all five.
+        batch = [asyncio.ensure_future(writer.run(add_volume, str(uuid.uuid4()))) for _ in range(5)]
+        await asyncio.sleep(0)
+    finally:
+        release.set()
+    results = await asyncio.gather(held, *batch, return_exceptions=True)
+    monkeypatch.undo()
+    assert [(type(r), str(r)) for r in results] == [(OSError, "disk full")] * 6
+    assert pending == [0, 5], "the five volumes were not one batch with one commit"
     assert Volume.select().count() == 0
 
 

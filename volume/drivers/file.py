@@ -9,13 +9,10 @@ import os
 import pathlib
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from ember import failpoints
 from volume.drivers import copy
-
-if TYPE_CHECKING:
-    from volume.backends import BackendConfig
+from volume.drivers.base import BackendConfig, Driver, PoolReport
 
 GIB = 1024**3
 # Allocated space is only known by scanning every volume file, so a report
@@ -25,37 +22,20 @@ SCAN_INTERVAL = 5.0
 
 
 @dataclasses.dataclass
-class PoolReport:
-    pool: str
-    total_capacity_gb: float
-    free_capacity_gb: float
-    provisioned_capacity_gb: float
-    volume_count: int
-
-
-@dataclasses.dataclass
 class _Tally:
     sizes: dict[str, int]
     allocated: int
     scanned_at: float
 
 
-class FileDriver:
-    def __init__(self, root: pathlib.Path, config: "BackendConfig"):
-        self.root = root
-        self.config = config
-        self.backend = config.name
-        self.pools = list(config.pools)
+class FileDriver(Driver):
+    name = "file"
+    storage_protocol = "file"
+    multiattach = True
+
+    def __init__(self, root: pathlib.Path, config: BackendConfig):
+        super().__init__(root, config)
         self.capacity_gb = config.capacity_gb
-        self.capabilities = {
-            "driver": "file",
-            "storage_protocol": "file",
-            "volume_backend_name": config.name,
-            "thin_provisioning_support": str(config.thin),
-            "thick_provisioning_support": str(not config.thin),
-            "multiattach": "True",
-            **config.capabilities,
-        }
         self._lock = threading.Lock()
         self._tallies: dict[str, _Tally] = {}
         for pool in self.pools:

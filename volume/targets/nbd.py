@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import pathlib
 import select
@@ -21,14 +22,23 @@ import shutil
 import socket
 import subprocess
 
-from ember import failpoints
+import tenacity
+
+from ember import failpoints, retry
 
 START_TIMEOUT = 30.0
+PID_WAIT = retry.Backoff(first=0.002, cap=0.05)
+# The pid file comes within milliseconds; longer would only delay the report of a daemon that died.
+PID_TIMEOUT = 5.0
 STOP_TIMEOUT = 10.0
 
 
 class ExportError(RuntimeError):
     """nbdkit could not serve the volume; str() carries its message."""
+
+
+class _NoPid(Exception):
+    """The daemon has not written its pid file yet."""
 
 
 @dataclasses.dataclass
@@ -131,6 +141,19 @@ class NbdTarget:
         if done.returncode != 0:
             lines = log.read_text(errors="replace").strip().splitlines()
             raise ExportError(lines[-1] if lines else f"exit status {done.returncode}")
+        # The daemon writes its pid file after the foreground process has
+        # exited: until then the export would look dead (and be started twice,
+        # or outlive its unexport).
+        waiting = retry.policy(f"pid file of export {export.attachment_id}", _NoPid, PID_WAIT, PID_TIMEOUT,
+                               level=logging.DEBUG)
+        try:
+            tenacity.Retrying(**waiting)(self._started, export.attachment_id)
+        except _NoPid:
+            raise ExportError("nbdkit went to the background but its daemon does not run")
+
+    def _started(self, attachment_id: str) -> None:
+        if self._pid(attachment_id) is None:
+            raise _NoPid(attachment_id)
 
     def unexport(self, attachment_id: str) -> None:
         """Stops the daemon (its clients are cut off) and forgets the export."""

@@ -14,9 +14,9 @@ import uuid
 
 import grpc
 
+from cli import attach
+from cli.client import CliError, describe, error_reason, gateway
 from compute import guest_image, qemu
-from ember.cli import attach
-from ember.cli.client import CliError, connect, describe, error_reason
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
 DEFAULT_COMMAND = 'echo "$EMBER_DISK: $(( $(cat /sys/block/vda/size) * 512 )) bytes, read-only=$(cat /sys/block/vda/ro)"'
@@ -110,20 +110,24 @@ def _made_by(stub, metadata, volume_id: str, instance: str, read_only: bool,
 def run(args) -> None:
     # The image first: a host that cannot build it must not hold an attachment.
     built = _image(args)
-    channel, metadata = connect()
-    stub = volume_pb2_grpc.VolumeServiceStub(channel)
     instance = args.instance or f"instance-{uuid.uuid4().hex[:8]}"
+    with gateway() as (channel, metadata):
+        stub = volume_pb2_grpc.VolumeServiceStub(channel)
+        # SIGTERM ends the guest the way Ctrl-C does: stopped, then detached.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            volume = stub.GetVolume(volume_pb2.GetVolumeRequest(id=args.volume), metadata=metadata, timeout=30)
+            attachment = _attach(stub, metadata, volume, instance, args)
+        except KeyboardInterrupt:
+            print(f"instance {instance}: interrupted while attaching; nothing left attached", file=sys.stderr)
+            raise SystemExit(INTERRUPTED)
+        _boot(args, built, stub, metadata, volume, attachment, instance)
+
+
+def _boot(args, built: guest_image.GuestImage, stub, metadata, volume: volume_pb2.Volume,
+          attachment: attachment_pb2.Attachment, instance: str) -> None:
+    """Runs the guest on the attached volume, then detaches; exits with the command's status."""
     machine = qemu.Machine(memory_mib=args.memory, accel=args.accel, timeout=args.timeout)
-    # SIGTERM ends the guest the way Ctrl-C does: stopped, then detached.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        volume = stub.GetVolume(volume_pb2.GetVolumeRequest(id=args.volume), metadata=metadata, timeout=30)
-        attachment = _attach(stub, metadata, volume, instance, args)
-    except grpc.RpcError as error:
-        raise CliError(describe(error))
-    except KeyboardInterrupt:
-        print(f"instance {instance}: interrupted while attaching; nothing left attached", file=sys.stderr)
-        raise SystemExit(INTERRUPTED)
     info = attachment.connection_info
     disk = qemu.Disk(info.driver_volume_type, dict(info.data), read_only=info.access_mode == "ro",
                      shared=volume.multiattach, serial=volume.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ember import config
-from ember.cli import attach, backups, instance, snapshots, status, tokens, up, volumes
+from cli import attach, backups, instance, snapshots, status, tokens, up, volumes
 
 
 def parser() -> argparse.ArgumentParser:

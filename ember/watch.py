@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from nats.js.api import DeliverPolicy
 
-from ember import events, subjects
+from ember import events, lookup, subjects
 from ember.errors import NotFound
 
 DELETED = "deleted"
@@ -25,7 +25,7 @@ def owned(model, row_id: str, project_id: str) -> Callable[[], Awaitable[Any]]:
     """A `load` for watch(): the project's row of `model`, or None."""
 
     async def load():
-        return await asyncio.to_thread(model.get_or_none, model.id == row_id, model.project_id == project_id)
+        return await asyncio.to_thread(lookup.find, model, row_id, project_id)
 
     return load
 

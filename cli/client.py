@@ -1,10 +1,13 @@
-"""The CLI's connection to the gateway: address, token and TLS CA from the
-environment, and gRPC errors turned into one readable line."""
+"""The CLI's connection to the gateway, `gateway()` (address, token and TLS CA
+from the environment; gRPC errors as one readable line), and output helpers."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
+from typing import Iterator
 
 import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
@@ -13,7 +16,9 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from ember import config
+from ember.internal_client import never_arrived
 from ember.v1 import common_pb2
+
 
 class CliError(SystemExit):
     def __init__(self, message: str):
@@ -21,7 +26,19 @@ class CliError(SystemExit):
         super().__init__(1)
 
 
-def connect() -> tuple[grpc.Channel, tuple]:
+@contextlib.contextmanager
+def gateway() -> Iterator[tuple[grpc.Channel, tuple]]:
+    """The gateway's channel and the calls' metadata, for every command that
+    calls Ember: a gRPC error inside ends the command with one readable line."""
+    channel, metadata = _connect()
+    with channel:
+        try:
+            yield channel, metadata
+        except grpc.RpcError as error:
+            raise CliError(describe(error))
+
+
+def _connect() -> tuple[grpc.Channel, tuple]:
     token = os.environ.get("EMBER_TOKEN", "")
     if not token:
         raise CliError("set EMBER_TOKEN, e.g. export EMBER_TOKEN=$(ember token create --project demo)")
@@ -59,7 +76,7 @@ def describe(error: grpc.RpcError) -> str:
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             parts.extend(f"{v.field}: {v.description}" for v in bad.field_violations)
-    if error.code() == grpc.StatusCode.UNAVAILABLE and "failed to connect" in (error.details() or ""):
+    if never_arrived(error):
         # grpc says the same for a stopped gateway, a wrong address and a TLS
         # mismatch (a plaintext client at a TLS port, or an untrusted CA).
         address = os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS)
@@ -100,6 +117,35 @@ def wait(channel, metadata, op: operations_pb2.Operation) -> operations_pb2.Oper
     return op
 
 
+def finish(args, channel, metadata, op: operations_pb2.Operation, answer, show) -> None:
+    """What a command that starts an operation prints: the operation (its
+    name, or all of it with --json), or with --wait its answer, through show()."""
+    if not args.wait:
+        print(json.dumps(as_dict(op), indent=2) if args.json else op.name)
+        return
+    wait(channel, metadata, op).response.Unpack(answer)
+    show(answer)
+
+
+def status_name(enum, value: int) -> str:
+    """A status for people: VOLUME_STATUS_IN_USE is in_use."""
+    return enum.Name(value).removeprefix(enum.Name(0).removesuffix("UNSPECIFIED")).lower()
+
+
+def show(message, as_json: bool, values: dict) -> None:
+    """A resource as JSON, or as aligned `key  value` lines of `values`."""
+    if as_json:
+        print(json.dumps(as_dict(message), indent=2))
+    else:
+        fields(values)
+
+
+def listing(items: list, as_json: bool, row, columns: tuple[str, ...]) -> None:
+    """Resources as a JSON list, or as a table of row(item) in `columns`."""
+    if as_json:
+        print(json.dumps([as_dict(item) for item in items], indent=2))
+    else:
+        table([row(item) for item in items], columns)
 
 
 def table(rows: list[dict], columns: tuple[str, ...]) -> None:

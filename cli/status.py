@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 
-import grpc
-
-from ember.cli.client import CliError, as_dict, connect, describe, table
+from cli.client import as_dict, gateway, status_name, table
 from ember.v1 import scheduler_pb2, scheduler_pb2_grpc, status_pb2, status_pb2_grpc
 
 BAR = 20
@@ -34,7 +32,7 @@ def _size(count: int) -> str:
 
 
 def _health(instance) -> str:
-    return status_pb2.InstanceHealth.Name(instance.health).removeprefix("INSTANCE_HEALTH_").lower().replace("_", "-")
+    return status_name(status_pb2.InstanceHealth, instance.health).replace("_", "-")
 
 
 def problems(status: status_pb2.Status, pools) -> list[str]:
@@ -92,14 +90,11 @@ def render(status: status_pb2.Status, pools) -> None:
 
 
 def run(args) -> None:
-    channel, metadata = connect()
-    try:
+    with gateway() as (channel, metadata):
         status = status_pb2_grpc.StatusServiceStub(channel).GetStatus(
             status_pb2.GetStatusRequest(), metadata=metadata, timeout=30)
         pools = list(scheduler_pb2_grpc.SchedulerServiceStub(channel).ListPools(
             scheduler_pb2.ListPoolsRequest(), metadata=metadata, timeout=30).pools)
-    except grpc.RpcError as error:
-        raise CliError(describe(error))
     found = problems(status, pools)
     if args.json:
         print(json.dumps({"status": as_dict(status), "pools": [as_dict(p) for p in pools], "problems": found},

@@ -3,36 +3,24 @@ output for people or scripts (--json)."""
 
 from __future__ import annotations
 
-import json
-
-import grpc
-
-from ember.cli.client import CliError, as_dict, connect, describe, every_page, fields, table, wait
+from cli.client import every_page, finish, gateway, listing, show, status_name
 from ember.v1 import snapshot_pb2, snapshot_pb2_grpc
 
 COLUMNS = ("id", "volume_id", "name", "size_gb", "status")
 
 
-def _status(snapshot) -> str:
-    return snapshot_pb2.SnapshotStatus.Name(snapshot.status).removeprefix("SNAPSHOT_STATUS_").lower()
+def _row(snapshot) -> dict:
+    return {"id": snapshot.id, "volume_id": snapshot.volume_id, "name": snapshot.name, "size_gb": snapshot.size_gb,
+            "status": status_name(snapshot_pb2.SnapshotStatus, snapshot.status)}
 
 
 def _show(snapshot, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(as_dict(snapshot), indent=2))
-        return
-    fields({"id": snapshot.id, "volume_id": snapshot.volume_id, "name": snapshot.name, "size_gb": snapshot.size_gb,
-            "status": _status(snapshot), "status_detail": snapshot.status_detail,
-            "created_at": snapshot.created_at.ToJsonString()})
+    show(snapshot, as_json, dict(_row(snapshot), status_detail=snapshot.status_detail,
+                                 created_at=snapshot.created_at.ToJsonString()))
 
 
 def _finish(args, channel, metadata, op) -> None:
-    if not args.wait:
-        print(json.dumps(as_dict(op), indent=2) if args.json else op.name)
-        return
-    snapshot = snapshot_pb2.Snapshot()
-    wait(channel, metadata, op).response.Unpack(snapshot)
-    _show(snapshot, args.json)
+    finish(args, channel, metadata, op, snapshot_pb2.Snapshot(), lambda snapshot: _show(snapshot, args.json))
 
 
 def create(args, stub, channel, metadata) -> None:
@@ -45,14 +33,10 @@ def create(args, stub, channel, metadata) -> None:
 def list_(args, stub, channel, metadata) -> None:
     found = every_page(lambda r: stub.ListSnapshots(r, metadata=metadata, timeout=30),
                        snapshot_pb2.ListSnapshotsRequest(volume_id=args.volume or "", page_size=1000), "snapshots")
-    if args.json:
-        print(json.dumps([as_dict(s) for s in found], indent=2))
-        return
-    table([{"id": s.id, "volume_id": s.volume_id, "name": s.name, "size_gb": s.size_gb, "status": _status(s)}
-           for s in found], COLUMNS)
+    listing(found, args.json, _row, COLUMNS)
 
 
-def show(args, stub, channel, metadata) -> None:
+def show_(args, stub, channel, metadata) -> None:
     _show(stub.GetSnapshot(snapshot_pb2.GetSnapshotRequest(id=args.id), metadata=metadata, timeout=30), args.json)
 
 
@@ -61,15 +45,12 @@ def delete(args, stub, channel, metadata) -> None:
         snapshot_pb2.DeleteSnapshotRequest(id=args.id), metadata=metadata, timeout=30))
 
 
-COMMANDS = {"create": create, "list": list_, "show": show, "delete": delete}
+COMMANDS = {"create": create, "list": list_, "show": show_, "delete": delete}
 
 
 def run(args) -> None:
-    channel, metadata = connect()
-    try:
+    with gateway() as (channel, metadata):
         COMMANDS[args.snapshot_command](args, snapshot_pb2_grpc.SnapshotServiceStub(channel), channel, metadata)
-    except grpc.RpcError as error:
-        raise CliError(describe(error))
 
 
 def add_parser(commands) -> None:

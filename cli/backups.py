@@ -6,37 +6,25 @@ from __future__ import annotations
 
 import json
 
-import grpc
-
-from ember.cli.client import CliError, as_dict, connect, describe, every_page, fields, table, wait
+from cli.client import as_dict, every_page, finish, gateway, listing, show, status_name
 from ember.v1 import backup_pb2, backup_pb2_grpc, volume_pb2
 
 COLUMNS = ("id", "volume_id", "name", "size_gb", "incremental", "status")
 MIB = 1024 * 1024
 
 
-def _status(backup) -> str:
-    return backup_pb2.BackupStatus.Name(backup.status).removeprefix("BACKUP_STATUS_").lower()
+def _row(backup) -> dict:
+    return {"id": backup.id, "volume_id": backup.volume_id, "name": backup.name, "size_gb": backup.size_gb,
+            "incremental": "yes" if backup.incremental else "no",
+            "status": status_name(backup_pb2.BackupStatus, backup.status)}
 
 
 def _show(backup, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(as_dict(backup), indent=2))
-        return
-    fields({"id": backup.id, "volume_id": backup.volume_id, "name": backup.name, "size_gb": backup.size_gb,
-            "incremental": "yes" if backup.incremental else "no", "parent_id": backup.parent_id,
-            "status": _status(backup), "status_detail": backup.status_detail,
-            "data": f"{backup.data_bytes / MIB:.1f} MiB in {backup.chunk_count} chunks",
-            "stored": f"{backup.stored_bytes / MIB:.1f} MiB new in the repository",
-            "created_at": backup.created_at.ToJsonString(), "metadata": dict(backup.metadata)})
-
-
-def _finish(args, channel, metadata, op, answer, show) -> None:
-    if not args.wait:
-        print(json.dumps(as_dict(op), indent=2) if args.json else op.name)
-        return
-    wait(channel, metadata, op).response.Unpack(answer)
-    show(answer)
+    show(backup, as_json, dict(
+        _row(backup), parent_id=backup.parent_id, status_detail=backup.status_detail,
+        data=f"{backup.data_bytes / MIB:.1f} MiB in {backup.chunk_count} chunks",
+        stored=f"{backup.stored_bytes / MIB:.1f} MiB new in the repository",
+        created_at=backup.created_at.ToJsonString(), metadata=dict(backup.metadata)))
 
 
 def create(args, stub, channel, metadata) -> None:
@@ -46,26 +34,22 @@ def create(args, stub, channel, metadata) -> None:
         metadata=dict(kv.split("=", 1) for kv in args.metadata or ()),
     )
     op = stub.CreateBackup(request, metadata=metadata, timeout=30)
-    _finish(args, channel, metadata, op, backup_pb2.Backup(), lambda b: _show(b, args.json))
+    finish(args, channel, metadata, op, backup_pb2.Backup(), lambda b: _show(b, args.json))
 
 
 def list_(args, stub, channel, metadata) -> None:
     found = every_page(lambda r: stub.ListBackups(r, metadata=metadata, timeout=30),
                        backup_pb2.ListBackupsRequest(volume_id=args.volume or "", page_size=1000), "backups")
-    if args.json:
-        print(json.dumps([as_dict(b) for b in found], indent=2))
-        return
-    table([{"id": b.id, "volume_id": b.volume_id, "name": b.name, "size_gb": b.size_gb,
-            "incremental": "yes" if b.incremental else "no", "status": _status(b)} for b in found], COLUMNS)
+    listing(found, args.json, _row, COLUMNS)
 
 
-def show(args, stub, channel, metadata) -> None:
+def show_(args, stub, channel, metadata) -> None:
     _show(stub.GetBackup(backup_pb2.GetBackupRequest(id=args.id), metadata=metadata, timeout=30), args.json)
 
 
 def delete(args, stub, channel, metadata) -> None:
     op = stub.DeleteBackup(backup_pb2.DeleteBackupRequest(id=args.id), metadata=metadata, timeout=30)
-    _finish(args, channel, metadata, op, backup_pb2.Backup(),
+    finish(args, channel, metadata, op, backup_pb2.Backup(),
             lambda b: print(json.dumps(as_dict(b), indent=2) if args.json else f"{args.id} deleted"))
 
 
@@ -77,7 +61,7 @@ def restore(args, stub, channel, metadata) -> None:
     def restored(volume) -> None:
         print(json.dumps(as_dict(volume), indent=2) if args.json else f"restored onto volume {volume.id}")
 
-    _finish(args, channel, metadata, op, volume_pb2.Volume(), restored)
+    finish(args, channel, metadata, op, volume_pb2.Volume(), restored)
 
 
 def verify(args, stub, channel, metadata) -> None:
@@ -90,7 +74,7 @@ def verify(args, stub, channel, metadata) -> None:
             print(f"backup {result.backup_id} is intact: {result.chunks_checked} chunks, "
                   f"{result.bytes_checked / MIB:.1f} MiB checked")
 
-    _finish(args, channel, metadata, op, backup_pb2.BackupVerification(), verified)
+    finish(args, channel, metadata, op, backup_pb2.BackupVerification(), verified)
 
 
 def export(args, stub, channel, metadata) -> None:
@@ -103,16 +87,13 @@ def import_(args, stub, channel, metadata) -> None:
     _show(stub.ImportBackupRecord(request, metadata=metadata, timeout=30), args.json)
 
 
-COMMANDS = {"create": create, "list": list_, "show": show, "delete": delete, "restore": restore, "verify": verify,
+COMMANDS = {"create": create, "list": list_, "show": show_, "delete": delete, "restore": restore, "verify": verify,
             "export": export, "import": import_}
 
 
 def run(args) -> None:
-    channel, metadata = connect()
-    try:
+    with gateway() as (channel, metadata):
         COMMANDS[args.backup_command](args, backup_pb2_grpc.BackupServiceStub(channel), channel, metadata)
-    except grpc.RpcError as error:
-        raise CliError(describe(error))
 
 
 def add_parser(commands) -> None:

@@ -1,4 +1,5 @@
-"""Input checks for VolumeService requests; each failure names the field."""
+"""Input checks every API applies to its requests (ids, sizes, names,
+descriptions, metadata, update masks); each failure names the field."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def uuid_field(field: str, value: str, required: bool = True) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise InvalidArgument(field, f"{value!r} is not a UUID" if value else "is required")
+
+
+def request_id(request) -> str:
+    """The request's optional request_id (AIP-155), a UUID when given."""
+    return uuid_field("request_id", request.request_id, required=False)
 
 
 def size_gb(value: int, maximum: int, field: str = "size_gb") -> int:

@@ -1,4 +1,5 @@
-"""Volume, attachment and snapshot rows as ember.v1 messages."""
+"""Volume, attachment and snapshot rows as ember.v1 messages: what the volume
+service answers with, and the volume a restore finishes with."""
 
 from __future__ import annotations
 

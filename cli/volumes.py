@@ -5,38 +5,25 @@ from __future__ import annotations
 
 import json
 
-import grpc
-
-from ember.cli.client import CliError, as_dict, connect, describe, every_page, fields, table, wait
+from cli.client import CliError, as_dict, every_page, finish, gateway, listing, show, status_name, wait
 from ember.v1 import volume_pb2, volume_pb2_grpc
 
-STATUS_PREFIX = "VOLUME_STATUS_"
 COLUMNS = ("id", "name", "size_gb", "status", "host")
 
 
-def _status(volume) -> str:
-    return volume_pb2.VolumeStatus.Name(volume.status).removeprefix(STATUS_PREFIX).lower()
-
-
 def _row(volume) -> dict:
-    return {"id": volume.id, "name": volume.name, "size_gb": volume.size_gb, "status": _status(volume), "host": volume.host}
+    return {"id": volume.id, "name": volume.name, "size_gb": volume.size_gb,
+            "status": status_name(volume_pb2.VolumeStatus, volume.status), "host": volume.host}
 
 
 def _print_volume(volume, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(as_dict(volume), indent=2))
-        return
-    fields(dict(_row(volume), status_detail=volume.status_detail, project_id=volume.project_id,
-                created_at=volume.created_at.ToJsonString(), metadata=dict(volume.metadata)))
+    show(volume, as_json, dict(_row(volume), status_detail=volume.status_detail, project_id=volume.project_id,
+                               created_at=volume.created_at.ToJsonString(), metadata=dict(volume.metadata)))
 
 
 def run(args) -> None:
-    channel, metadata = connect()
-    stub = volume_pb2_grpc.VolumeServiceStub(channel)
-    try:
-        COMMANDS[args.volume_command](args, stub, channel, metadata)
-    except grpc.RpcError as error:
-        raise CliError(describe(error))
+    with gateway() as (channel, metadata):
+        COMMANDS[args.volume_command](args, volume_pb2_grpc.VolumeServiceStub(channel), channel, metadata)
 
 
 def create(args, stub, channel, metadata) -> None:
@@ -52,37 +39,23 @@ def create(args, stub, channel, metadata) -> None:
     elif args.source_volume:
         request.source_volume_id = args.source_volume
     op = stub.CreateVolume(request, metadata=metadata, timeout=30)
-    if not args.wait:
-        print(json.dumps(as_dict(op), indent=2) if args.json else op.name)
-        return
-    op = wait(channel, metadata, op)
-    volume = volume_pb2.Volume()
-    op.response.Unpack(volume)
-    _print_volume(volume, args.json)
+    finish(args, channel, metadata, op, volume_pb2.Volume(), lambda volume: _print_volume(volume, args.json))
 
 
 def list_(args, stub, channel, metadata) -> None:
     volumes = every_page(lambda r: stub.ListVolumes(r, metadata=metadata, timeout=30),
                          volume_pb2.ListVolumesRequest(page_size=1000), "volumes")
-    if args.json:
-        print(json.dumps([as_dict(v) for v in volumes], indent=2))
-    else:
-        table([_row(v) for v in volumes], COLUMNS)
+    listing(volumes, args.json, _row, COLUMNS)
 
 
-def show(args, stub, channel, metadata) -> None:
+def show_(args, stub, channel, metadata) -> None:
     _print_volume(stub.GetVolume(volume_pb2.GetVolumeRequest(id=args.id), metadata=metadata, timeout=30), args.json)
 
 
 def extend(args, stub, channel, metadata) -> None:
     op = stub.ExtendVolume(volume_pb2.ExtendVolumeRequest(id=args.id, new_size_gb=args.size), metadata=metadata,
                            timeout=30)
-    if not args.wait:
-        print(json.dumps(as_dict(op), indent=2) if args.json else op.name)
-        return
-    volume = volume_pb2.Volume()
-    wait(channel, metadata, op).response.Unpack(volume)
-    _print_volume(volume, args.json)
+    finish(args, channel, metadata, op, volume_pb2.Volume(), lambda volume: _print_volume(volume, args.json))
 
 
 def delete(args, stub, channel, metadata) -> None:
@@ -96,7 +69,7 @@ def delete(args, stub, channel, metadata) -> None:
         print(f"{args.id} deleted" if op.done else op.name)
 
 
-COMMANDS = {"create": create, "list": list_, "show": show, "delete": delete, "extend": extend}
+COMMANDS = {"create": create, "list": list_, "show": show_, "delete": delete, "extend": extend}
 
 
 def add_parser(commands) -> None:

@@ -12,10 +12,8 @@ import subprocess
 import sys
 import uuid
 
-import grpc
-
+from cli.client import CliError, as_dict, gateway, status_name
 from ember import config
-from ember.cli.client import CliError, as_dict, connect, describe
 from ember.v1 import attachment_pb2, volume_pb2_grpc
 
 PROBE_TIMEOUT = 30
@@ -77,13 +75,9 @@ def attach_volume(stub, metadata, volume_id: str, instance_id: str, host: attach
 
 
 def attach(args) -> None:
-    channel, metadata = connect()
-    stub = volume_pb2_grpc.VolumeServiceStub(channel)
-    try:
-        attachment = attach_volume(stub, metadata, args.volume, args.instance, connector(args), args.read_only,
-                                   str(uuid.uuid4()))
-    except grpc.RpcError as error:
-        raise CliError(describe(error))
+    with gateway() as (channel, metadata):
+        attachment = attach_volume(volume_pb2_grpc.VolumeServiceStub(channel), metadata, args.volume, args.instance,
+                                   connector(args), args.read_only, str(uuid.uuid4()))
     if args.json:
         print(json.dumps(as_dict(attachment), indent=2))
     else:
@@ -106,18 +100,14 @@ def attachments_of(stub, metadata, volume_id: str) -> list[attachment_pb2.Attach
 
 
 def list_attachments(args) -> None:
-    channel, metadata = connect()
-    stub = volume_pb2_grpc.VolumeServiceStub(channel)
-    try:
-        found = attachments_of(stub, metadata, args.volume or "")
-    except grpc.RpcError as error:
-        raise CliError(describe(error))
+    with gateway() as (channel, metadata):
+        found = attachments_of(volume_pb2_grpc.VolumeServiceStub(channel), metadata, args.volume or "")
     if args.json:
         print(json.dumps([as_dict(a) for a in found], indent=2))
         return
     print(f"{'ID':<36}  {'VOLUME':<36}  {'INSTANCE':<12}  {'STATUS':<10}  TARGET")
     for a in found:
-        status = attachment_pb2.AttachmentStatus.Name(a.status).removeprefix("ATTACHMENT_STATUS_").lower()
+        status = status_name(attachment_pb2.AttachmentStatus, a.status)
         where = target(a.connection_info) if a.HasField("connection_info") else ""
         if a.HasField("export_failed_at"):
             where += f" (EXPORT FAILING: {a.status_detail})"
@@ -125,13 +115,9 @@ def list_attachments(args) -> None:
 
 
 def detach(args) -> None:
-    channel, metadata = connect()
-    stub = volume_pb2_grpc.VolumeServiceStub(channel)
-    try:
-        stub.DeleteAttachment(attachment_pb2.DeleteAttachmentRequest(attachment_id=args.attachment),
-                              metadata=metadata, timeout=60)
-    except grpc.RpcError as error:
-        raise CliError(describe(error))
+    with gateway() as (channel, metadata):
+        volume_pb2_grpc.VolumeServiceStub(channel).DeleteAttachment(
+            attachment_pb2.DeleteAttachmentRequest(attachment_id=args.attachment), metadata=metadata, timeout=60)
     print(f"{args.attachment} detached")
 
 

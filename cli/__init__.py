@@ -1,0 +1,2 @@
+"""The `ember` command (`python -m cli`): run a local Ember, make tokens and
+drive it through the gateway; the top of the stack, above ember/ and compute/."""

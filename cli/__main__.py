@@ -1,0 +1,5 @@
+"""python -m cli: the same as the `ember` command."""
+
+from cli.main import main
+
+main()

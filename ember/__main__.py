@@ -1,5 +1,0 @@
-"""python -m ember: the same as the `ember` command."""
-
-from ember.cli.main import main
-
-main()
