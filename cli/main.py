@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ember import config
-from cli import attach, backups, instance, snapshots, status, tokens, up, volumes
+from cli import attach, backups, instance, serve, snapshots, status, tokens, up, volumes
 
 
 def parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="ember", description="Ember block storage")
     commands = root.add_subparsers(dest="command", required=True)
     up.add_parser(commands, settings_parent)
+    serve.add_parser(commands)
     tokens.add_parser(commands, settings_parent)
     volumes.add_parser(commands)
     attach.add_parser(commands)

@@ -1,5 +1,5 @@
 """Settings for every Ember process, read from flags, then `EMBER_*` variables,
-then defaults; each service picks the sections it needs."""
+then a config file (--config), then defaults; each service picks the sections it needs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import socket
 import typing
 from typing import Any
 
+from ember import config_file
+from ember.config_file import FileValue
 from ember.setting_types import Seconds, format_value, hint, parser_for
 
 
@@ -37,7 +39,11 @@ class Settings:
     database_url: str = _setting("", "peewee database URL; default sqlite in the data dir")
     auth_secret: str = _setting("", "token signing secret; default: <data_dir>/auth.key", secret=True)
     listen: str = _setting("127.0.0.1:0", "address the gRPC server binds (port 0 = any)")
+    advertise: str = _setting(
+        "", "address other hosts dial for this service's gRPC, host or host:port (no port: the bound one); "
+        "default: the bound address, which must then be a specific one")
     metrics_listen: str = _setting("127.0.0.1:0", "address of the Prometheus metrics endpoint (port 0 = any; the registry and log name it)")
+    metrics_advertise: str = _setting("", "address other hosts scrape the metrics endpoint at (as advertise)")
     log_format: str = _setting("text", "log lines as text or json (one object per line, for log shippers)")
     tls_cert: str = _setting("", "gateway only: PEM certificate chain to serve TLS with; empty = plaintext")
     tls_key: str = _setting("", "gateway only: PEM private key of tls_cert")
@@ -48,7 +54,9 @@ class Settings:
     pool_capacity_gb: float = _setting(0.0, "capacity of each pool in GiB; 0 = the filesystem's")
     reserved_percentage: int = _setting(0, "share of each pool kept free (Cinder semantics)")
     max_over_subscription_ratio: float = _setting(20.0, "thin provisioning ratio")
-    nbd_address: str = _setting("127.0.0.1", "address the NBD exports of this storage host listen on")
+    nbd_listen: str = _setting("127.0.0.1", "address the NBD exports of this storage host bind")
+    nbd_advertise: str = _setting("", "address compute and backup hosts dial for this host's NBD exports; "
+                                  "default: nbd_listen, which must then be a specific address")
     nbdkit: str = _setting("nbdkit", "the nbdkit binary that serves NBD exports")
     attachment_reserve_timeout: Seconds = _setting(
         900.0, "seconds an attachment may stay reserved or attaching without CompleteAttachment before its "
@@ -96,16 +104,24 @@ def env_name(field: dataclasses.Field) -> str:
     return field.metadata.get("env") or "EMBER_" + field.name.upper()
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, settings_class: type = Settings, **defaults: Any) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    settings_class: type = Settings,
+    from_file: dict[str, FileValue] | None = None,
+    **defaults: Any,
+) -> None:
     """One --flag per setting; the default shown is the environment's value,
     which is left as text for argparse to parse like a flag's, so a bad one
-    is refused by name while --help still works."""
+    is refused by name while --help still works; else the config file's
+    (`from_file`, already read by type), else the service's, else the class's."""
     annotations = typing.get_type_hints(settings_class)
     for field in dataclasses.fields(settings_class):
-        default = os.environ.get(env_name(field), defaults.get(field.name, _default(field)))
+        default, origin = _default_and_origin(field, from_file or {}, defaults)
         # --help output lands in terminals and CI logs: a secret's value never
         # does, nor the password in a database or NATS URL.
-        shown = "hidden" if field.metadata.get("secret") else redact(format_value(default)).replace("%", "%%")
+        shown = "hidden" if field.metadata.get("secret") else redact(format_value(default))
+        shown = (shown + (f" from {origin}" if origin else "")).replace("%", "%%")
         how = hint(annotations[field.name])
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
@@ -113,6 +129,15 @@ def add_arguments(parser: argparse.ArgumentParser, *, settings_class: type = Set
             default=default,
             help=f"{field.metadata['help']} (${env_name(field)}, default {shown}{'; ' + how if how else ''})",
         )
+
+
+def _default_and_origin(field: dataclasses.Field, from_file: dict[str, FileValue], defaults: dict) -> tuple[Any, str]:
+    """A setting's value before flags, and where it came from ("" for a default)."""
+    if env_name(field) in os.environ:
+        return os.environ[env_name(field)], "$" + env_name(field)
+    if field.name in from_file:
+        return from_file[field.name].value, from_file[field.name].origin
+    return defaults.get(field.name, _default(field)), ""
 
 
 def _default(field: dataclasses.Field) -> Any:
@@ -136,10 +161,37 @@ def from_args(args: argparse.Namespace, settings_class: type[AnySettings] = Sett
     return settings_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(settings_class)})
 
 
-def parse(argv: list[str] | None = None, description: str = "", prog: str | None = None, **defaults: Any) -> Settings:
+def parse(
+    argv: list[str] | None = None,
+    description: str = "",
+    prog: str | None = None,
+    service: str | None = None,
+    **defaults: Any,
+) -> Settings:
+    """The settings of `service` (a table name of config_file.SERVICES) from
+    `argv`, EMBER_* variables, the file --config or $EMBER_CONFIG names, then
+    `defaults` (the service's own) and the Settings defaults."""
+    path = _config_path(argv, prog)
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    add_arguments(parser, **defaults)
+    parser.add_argument(
+        "--config", metavar="FILE", default=path,
+        help="TOML file of settings: top-level keys for every service, a table (e.g. [volume]) "
+        f"for one; flags and variables override it ($EMBER_CONFIG, default {path or 'none'})".replace("%", "%%"),
+    )
+    try:
+        from_file = config_file.load(path, service, Settings) if path else {}
+    except ValueError as error:
+        parser.error(str(error))
+    add_arguments(parser, from_file=from_file, **defaults)
     return from_args(parser.parse_args(argv))
+
+
+def _config_path(argv: list[str] | None, prog: str | None) -> str:
+    """--config, or $EMBER_CONFIG, read before the other flags because the
+    file supplies their defaults (and --help shows them)."""
+    early = argparse.ArgumentParser(prog=prog, add_help=False)
+    early.add_argument("--config", default=os.environ.get("EMBER_CONFIG", ""))
+    return early.parse_known_args(argv)[0].config
 
 
 def to_env(settings: Settings) -> dict[str, str]:

@@ -10,6 +10,7 @@ import time
 import grpc
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
+from ember import addresses
 from ember.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,13 @@ def serve(listen: str, service: str, instance: str) -> tuple[object, str]:
     """Starts the HTTP exposition on `listen` (host:port, port 0 = any) in a
     thread of its own, so a scrape never waits on the event loop; returns
     the server (to shut down) and the address it bound."""
-    host, _, port = listen.rpartition(":")
+    host, port = addresses.split(listen)
     try:
         server, _ = start_http_server(int(port), host or "127.0.0.1")
     except (OSError, ValueError) as exc:
         raise SystemExit(f"metrics_listen {listen}: cannot listen there: {exc}")
     PROCESS.labels(service, instance).set(1)
-    return server, f"{host}:{server.server_address[1]}"
+    return server, addresses.join(host, server.server_address[1])
 
 
 def split_method(full: str) -> tuple[str, str]:

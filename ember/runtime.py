@@ -17,7 +17,7 @@ import peewee
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ember import auth, config, db, failpoints, kv, logs, metrics, subjects, writer
+from ember import addresses, auth, config, db, failpoints, kv, logs, metrics, subjects, writer
 from ember.bus import Bus
 from ember.config import Settings
 from ember.entrypoints import TaskConsumer, TaskHandlers
@@ -109,9 +109,11 @@ class Runtime:
             raise SystemExit(
                 f"cannot listen on {self.settings.listen}: the address is in use, malformed or not this machine's"
             )
-        self.address = f"{self.settings.listen.rpartition(':')[0]}:{port}"
-        self._metrics_server, self.metrics_address = metrics.serve(
-            self.settings.metrics_listen, self.service_name, self.instance_id)
+        s = self.settings
+        self.address = addresses.advertised("advertise", addresses.join(addresses.split(s.listen)[0], port),
+                                            s.advertise, s.nats_url)
+        self._metrics_server, bound = metrics.serve(s.metrics_listen, self.service_name, self.instance_id)
+        self.metrics_address = addresses.advertised("metrics_advertise", bound, s.metrics_advertise, s.nats_url)
         await self.server.start()
         for _, _, name in service.servicers():
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -206,8 +208,9 @@ async def run(
 ) -> None:
     """Runs the service until SIGINT/SIGTERM. A public service (the gateway)
     admits bearer tokens; the others only calls signed by the gateway."""
+    # Checked before anything starts, so a bad address or TLS setting fails at once.
+    addresses.check(settings, ("", "metrics", *getattr(make_service, "advertises", ())))
     runtime = Runtime(settings, name)
-    # Checked before anything starts, so a bad TLS setting fails at once.
     credentials = tls_credentials(settings) if public else None
     await runtime.open()
     service = make_service(runtime)
@@ -226,10 +229,11 @@ async def run(
 
 
 def main(name: str, description: str, make_service: Callable[[Runtime], Service], public: bool = False, **defaults) -> None:
-    """The whole of a service's `python -m`: settings from flags and EMBER_*
-    variables, logging in the chosen format, then the service on uvloop (a quarter less CPU per
+    """The whole of a service's `python -m` (and `ember serve`): settings from
+    flags, EMBER_* variables and the [name] table of a --config file, logging in
+    the chosen format, then the service on uvloop (a quarter less CPU per
     request than asyncio's own loop, measured on the create path)."""
     module = make_service.__module__.partition(".")[0]
-    settings = config.parse(description=description, prog=f"python -m {module}", **defaults)
+    settings = config.parse(description=description, prog=f"python -m {module}", service=name, **defaults)
     logs.configure(name, settings.log_format)
     uvloop.run(run(settings, name, make_service, public))

@@ -4,7 +4,7 @@ reporter, the keeper of its attachments and the outbox reconciler."""
 
 from __future__ import annotations
 
-from ember import kv, startup, subjects, volume_tasks
+from ember import addresses, kv, startup, subjects, volume_tasks
 from ember.db import Operation
 from ember.errors import EmberError
 from ember.outbox import RECONCILE_EVERY, Reconciler
@@ -29,13 +29,17 @@ from volume.types_api import VolumeTypeApi
 
 class VolumeService:
     name = "volume"
+    # Servers besides gRPC and metrics whose address other hosts are told.
+    advertises = ("nbd",)
 
     def __init__(self, runtime: Runtime):
         settings = runtime.settings
         self.runtime = runtime
         self.backends = Backends(settings)
         self.reports: kv.KvMirror | None = None
-        nbd = NbdTarget(settings.data_path / "exports", settings.nbd_address, settings.nbdkit)
+        nbd = NbdTarget(settings.data_path / "exports", settings.nbd_listen,
+                        addresses.advertised("nbd_advertise", settings.nbd_listen, settings.nbd_advertise,
+                                             settings.nats_url), settings.nbdkit)
         self.exports = Exports(settings.host, self.backends, nbd)
         self.keeper = AttachmentKeeper(settings.host, self.exports, runtime.bus, settings.attachment_reserve_timeout,
                                        settings.export_retry_max)

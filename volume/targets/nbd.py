@@ -24,7 +24,7 @@ import subprocess
 
 import tenacity
 
-from ember import failpoints, retry
+from ember import addresses, failpoints, retry
 
 START_TIMEOUT = 30.0
 PID_WAIT = retry.Backoff(first=0.002, cap=0.05)
@@ -48,11 +48,14 @@ class NbdExport:
     address: str
     port: int
     read_only: bool
+    # What clients dial, when not the bound address (a wildcard, or behind NAT).
+    advertise: str = ""
 
     def data(self) -> dict[str, str]:
+        host = self.advertise or self.address
         return {
-            "uri": f"nbd://{self.address}:{self.port}/{self.attachment_id}",
-            "host": self.address,
+            "uri": f"nbd://{addresses.join(host, self.port)}/{self.attachment_id}",
+            "host": host,
             "port": str(self.port),
             "export_name": self.attachment_id,
         }
@@ -67,8 +70,8 @@ def _free_port(address: str) -> int:
 class NbdTarget:
     name = "nbd"
 
-    def __init__(self, state_dir: pathlib.Path, address: str, binary: str = "nbdkit"):
-        self.state_dir, self.address = state_dir, address
+    def __init__(self, state_dir: pathlib.Path, address: str, advertise: str = "", binary: str = "nbdkit"):
+        self.state_dir, self.address, self.advertise = state_dir, address, advertise
         self.binary = shutil.which(binary) or binary
         state_dir.mkdir(parents=True, exist_ok=True)
 
@@ -110,7 +113,7 @@ class NbdTarget:
         port = port or (current.port if current else 0)
         last_error = ""
         for candidate in [port] * bool(port) + [_free_port(self.address) for _ in range(3)]:
-            export = NbdExport(attachment_id, path, self.address, candidate, read_only)
+            export = NbdExport(attachment_id, path, self.address, candidate, read_only, self.advertise)
             try:
                 self._start(export)
             except ExportError as exc:
