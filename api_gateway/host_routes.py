@@ -42,4 +42,3 @@ def storage_host(method: str, request: bytes) -> str:
         return ""
     row = lookup.first(id=resource_id) if resource_id else None
     return pool_names.host_of(row.host) if row is not None else ""
-

@@ -72,7 +72,6 @@ class BackupApi(backup_pb2_grpc.BackupServiceServicer):
             raise InvalidArgument("volume_id", "name, volume_type and availability_zone are for a new volume; "
                                                "leave them empty when restoring onto an existing one")
         new = volumes.NewVolume(
-
             size_gb=0,
             name=validation.text("name", request.name, validation.MAX_NAME),
             request_id=validation.request_id(request),

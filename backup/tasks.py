@@ -200,7 +200,6 @@ class BackupTasks(TaskHandlers):
         work = functools.partial(_restore, self.repo, manifest, not p["new_volume"], self.workers,
                                  self._progress(p), alive)
         await self._on_export(alive, volume, export_holders.restore(p["operation_id"]), True, False, work)
-
         volume_metadata = manifest.metadata.get("volume", {}).get("metadata", {})
         if await writer.run(outcomes.restore_done, p["operation_id"], p, volume_metadata):
             await events.announce(self.bus, volume_tasks.RESOURCE, volume.id, states.AVAILABLE, p["operation_id"])

@@ -258,15 +258,15 @@ class Bus:
         # Each task runs in an asyncio task of its own, so this id is its alone.
         logs.set_request_id(str(delivery.payload.get("request_id", "")))
         outcome = await run_handler(handler, delivery, max_deliver)
-        if outcome.acked:
-            await msg.ack()
-        else:
+        if not outcome.acked:
             await msg.nak(delay=outcome.delay)
+            metrics.observe_task(durable, outcome.kind, started)
+            return
+        await msg.ack()
         metrics.observe_task(durable, outcome.kind, started)
-        if outcome.acked:
-            took = round((time.perf_counter() - started) * 1000, 2)
-            log.info("task %s done in %.1fms (delivery %d)", msg.subject, took, attempt, extra={"fields": {
-                "task": msg.subject, "duration_ms": took, "delivery": attempt}})
+        took = round((time.perf_counter() - started) * 1000, 2)
+        log.info("task %s done in %.1fms (delivery %d)", msg.subject, took, attempt, extra={"fields": {
+            "task": msg.subject, "duration_ms": took, "delivery": attempt}})
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop_consuming(durable) for durable in list(self._pulls)))

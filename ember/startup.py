@@ -60,7 +60,6 @@ def volumes_of_host(host: str) -> Scope:
 
 def snapshots_of_host(host: str) -> Scope:
     on_host = Volume.select(Volume.id).where(Volume.host.startswith(pool_names.host_prefix(host)))
-
     return Scope("snapshot", lambda q: q.where(Snapshot.volume_id.in_(on_host)))
 
 

@@ -14,7 +14,6 @@ from ember.pool_names import host_of
 from ember.v1 import attachment_pb2, volume_host_pb2, volume_host_pb2_grpc
 from volume.attachment_api import connector_of
 from volume.backends import Backends
-
 from volume.exports import Exports
 
 TEMPORARY = "tmp-"
