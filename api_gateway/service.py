@@ -37,7 +37,8 @@ class GatewayService:
         self.completions = Completions()
         self.operations = OperationsApi(self.completions, runtime.secret)
         self.status = StatusApi(self.internal, runtime.bus, runtime.database,
-                                runtime.settings.resolved_database_url, runtime.settings.registry_ttl)
+                                runtime.settings.resolved_database_url, runtime.settings.registry_ttl,
+                                runtime.settings.service_down_after)
 
     def servicers(self):
         return [
@@ -60,6 +61,8 @@ class GatewayService:
         return [
             Step("directory", on_start=lambda: self.directory.start(runtime.bus.js), on_stop=self.directory.stop),
             Step("internal channels", on_stop=self.internal.close),
+            Step("mirror of capacity reports", on_start=lambda: self.status.start(runtime.bus.js),
+                 on_stop=self.status.stop),
             Step("completions", on_start=lambda: self.completions.start(runtime.bus.nc), on_stop=self.completions.stop),
             Step("health of routed services", on_start=self._update_health),
             # Changes come through the registry's mirror; the timer catches

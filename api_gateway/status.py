@@ -1,6 +1,6 @@
 """StatusService on the gateway: the registered instances and their health
-checks, NATS and the task queues, the database and the exports that fail,
-gathered at once."""
+checks, every host and whether it is down, NATS and the task queues, the
+database and the exports that fail, gathered at once."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import peewee
 from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ember import config, messages, subjects
+from ember import config, kv, messages, subjects
 from ember.db import Attachment
 from ember.internal_client import InternalClient
 from ember.errors import PermissionDenied
 from ember.grpc_server import current_identity
 from ember.v1 import status_pb2, status_pb2_grpc
+from api_gateway import host_view
 
 # An instance that does not answer its health check within this is unreachable.
 HEALTH_TIMEOUT = 1.0
@@ -52,9 +53,19 @@ def _failed_exports() -> list[status_pb2.FailedExport]:
 
 class StatusApi(status_pb2_grpc.StatusServiceServicer):
     def __init__(self, internal: InternalClient, bus, database: peewee.Database, database_url: str,
-                 registry_ttl: float):
+                 registry_ttl: float, service_down_after: float):
         self.internal, self.bus, self.database = internal, bus, database
-        self.database_url, self.registry_ttl = database_url, registry_ttl
+        self.database_url, self.registry_ttl, self.service_down_after = database_url, registry_ttl, service_down_after
+        # The pools' capacity reports: they name storage hosts whose services are gone.
+        self.reports: kv.KvMirror | None = None
+
+    async def start(self, js) -> None:
+        self.reports = kv.KvMirror(await kv.open_bucket(js, subjects.CAPABILITIES_BUCKET, ttl=None))
+        await self.reports.start()
+
+    async def stop(self) -> None:
+        if self.reports:
+            await self.reports.stop()
 
     async def GetStatus(self, request, context) -> status_pb2.Status:
         if not current_identity().is_admin:
@@ -62,7 +73,8 @@ class StatusApi(status_pb2_grpc.StatusServiceServicer):
         now = timestamp_pb2.Timestamp()
         now.GetCurrentTime()
         instances, nats_status, database = await asyncio.gather(self._instances(), self._nats(), self._database())
-        answer = status_pb2.Status(time=now, instances=instances, nats=nats_status, database=database)
+        answer = status_pb2.Status(time=now, instances=instances, nats=nats_status, database=database,
+                                   hosts=self._hosts())
         if database.reachable:
             answer.failed_exports.extend(await asyncio.to_thread(_failed_exports))
         return answer
@@ -71,6 +83,10 @@ class StatusApi(status_pb2_grpc.StatusServiceServicer):
         entries = sorted(self.internal.directory.mirror.fresh("", self.registry_ttl).values(),
                          key=lambda e: (e.get("service", ""), e.get("host", ""), e.get("address", "")))
         return list(await asyncio.gather(*(self._instance(entry) for entry in entries)))
+
+    def _hosts(self) -> list[status_pb2.Host]:
+        return host_view.hosts(self.internal.directory.mirror.entries.values(), self.reports.entries.values(),
+                               time.time(), self.registry_ttl, self.service_down_after)
 
     async def _instance(self, entry: dict) -> status_pb2.ServiceInstance:
         instance = status_pb2.ServiceInstance(

@@ -37,7 +37,7 @@ class BackupService:
         self.internal = InternalClient(self.directory, runtime.secret, settings.max_message_bytes)
         self.hosts = VolumeHosts(self.internal, settings.host)
         self.api = BackupApi(settings, runtime.bus, runtime.secret, self.repo)
-        self.registry_extra = {"host": settings.host, "repository": str(self.repo.root)}
+        self.registry_extra = {"repository": str(self.repo.root)}
         self.tasks = BackupTasks(runtime.bus, self.repo, self.hosts, settings)
 
     def servicers(self):

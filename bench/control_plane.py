@@ -6,7 +6,8 @@ its call followed by WaitOperation, which returns when the resource's event
 arrives (no polling). Every run is saved as JSON under bench/results/.
 
     python -m bench.control_plane                 # starts its own Ember
-    python -m bench.control_plane --gateway HOST:PORT --token TOKEN
+    python -m bench.control_plane --gateway HOST:PORT[,HOST:PORT...] --token TOKEN
+    python -m bench.control_plane --multihost     # also over the bridge (bench/multihost.py)
 """
 
 from __future__ import annotations
@@ -133,30 +134,31 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98]}
 
 
-async def concurrent(gateway: Gateway, clients: int, seconds: float) -> dict:
-    """Creates for `seconds` from `clients` workers, then deletes all of them."""
+async def concurrent(gateways: list[Gateway], clients: int, seconds: float) -> dict:
+    """Creates for `seconds` from `clients` workers, then deletes all of them;
+    worker i talks to gateway i mod their number."""
     created: list[str] = []
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
-    async def creator() -> None:
+    async def creator(gateway: Gateway) -> None:
         while time.perf_counter() < deadline:
             volume_id, took = await gateway.create()
             created.append(volume_id)
             latencies.append(took)
 
     started = time.perf_counter()
-    await asyncio.gather(*(creator() for _ in range(clients)))
+    await asyncio.gather(*(creator(gateways[i % len(gateways)]) for i in range(clients)))
     create_elapsed = time.perf_counter() - started
 
     pending = list(created)
 
-    async def deleter() -> None:
+    async def deleter(gateway: Gateway) -> None:
         while pending:
             await gateway.delete(pending.pop())
 
     started = time.perf_counter()
-    await asyncio.gather(*(deleter() for _ in range(clients)))
+    await asyncio.gather(*(deleter(gateways[i % len(gateways)]) for i in range(clients)))
     delete_elapsed = time.perf_counter() - started
     return {
         "clients": clients,
@@ -168,20 +170,23 @@ async def concurrent(gateway: Gateway, clients: int, seconds: float) -> dict:
 
 
 async def measure(
-    address: str, token: str, sequential: int, seconds: float, client_counts: list[int], trips: int
+    addresses: list[str], token: str, sequential: int, seconds: float, client_counts: list[int], trips: int
 ) -> dict:
-    gateway = Gateway(address, token)
-    warm = [(await gateway.create())[0] for _ in range(10)]
-    for volume_id in warm:
-        await gateway.delete(volume_id)
+    """Each sequential create and each concurrent client goes to the next of
+    `addresses`' gateways in turn, the round trips to the first."""
+    gateways = [Gateway(address, token) for address in addresses]
+    for gateway in gateways:
+        for volume_id in [(await gateway.create())[0] for _ in range(10)]:
+            await gateway.delete(volume_id)
     results = []
-    for _ in range(sequential):
-        results.append(await gateway.create())
+    for i in range(sequential):
+        results.append(await gateways[i % len(gateways)].create())
     for volume_id, _ in results:
-        await gateway.delete(volume_id)
-    runs = [await concurrent(gateway, clients, seconds) for clients in client_counts]
-    workflows = await round_trips(gateway, trips) if trips else {}
-    await gateway.channel.close()
+        await gateways[0].delete(volume_id)
+    runs = [await concurrent(gateways, clients, seconds) for clients in client_counts]
+    workflows = await round_trips(gateways[0], trips) if trips else {}
+    for gateway in gateways:
+        await gateway.channel.close()
     return {
         "sequential": {"creates": sequential, "latency_ms": percentiles([t for _, t in results])},
         "concurrent": runs,
@@ -237,7 +242,7 @@ def measure_here(sequential: int = 200, seconds: float = 5.0, client_counts: tup
             mesh, token = local_ember(pathlib.Path(tmp))
             address = mesh.gateway
         try:
-            figures = asyncio.run(measure(address, token, sequential, seconds, list(client_counts), trips))
+            figures = asyncio.run(measure(address.split(","), token, sequential, seconds, list(client_counts), trips))
         finally:
             if mesh:
                 mesh.stop()
@@ -252,19 +257,33 @@ def save(figures: dict, out: pathlib.Path | None = None) -> pathlib.Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gateway", help="an Ember gateway to measure; default: start one here")
+    parser.add_argument("--gateway", help="an Ember gateway to measure, or several separated by commas; "
+                                          "default: start one here")
     parser.add_argument("--token", default=os.environ.get("EMBER_TOKEN", ""), help="bearer token ($EMBER_TOKEN)")
     parser.add_argument("--sequential", type=int, default=200, help="sequential creates to time")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each concurrent run")
     parser.add_argument("--clients", default="1,8,32", help="comma-separated client counts")
     parser.add_argument("--round-trips", type=int, default=30, help="attach, snapshot and backup round trips")
+    parser.add_argument("--multihost", action="store_true",
+                        help="after the loopback run, the same from compute-1 of the multi-host reference topology "
+                             "(needs root), and the create rates of both side by side")
     parser.add_argument("--json", type=pathlib.Path,
                         help="where to save the figures; default bench/results/control_plane-<time>.json")
     args = parser.parse_args(argv)
     if args.gateway and not args.token:
         parser.error("--gateway needs --token or EMBER_TOKEN")
-    figures = measure_here(args.sequential, args.seconds, tuple(int(c) for c in args.clients.split(",")),
-                           args.round_trips, args.gateway or "", args.token)
+    if args.gateway and args.multihost:
+        parser.error("--multihost starts its own Embers; it takes no --gateway")
+    clients = tuple(int(c) for c in args.clients.split(","))
+    if args.multihost:
+        # Here only: the client run on compute-1 is this module, and needs none of the harness.
+        from bench import multihost
+
+        figures = multihost.control_plane_both(args.sequential, args.seconds, clients, args.round_trips)
+        print(multihost.control_plane_report(figures))
+        print(f"\nfigures saved to {save(figures, args.json)}")
+        return 0
+    figures = measure_here(args.sequential, args.seconds, clients, args.round_trips, args.gateway or "", args.token)
     print(report(figures))
     print(f"\nfigures saved to {save(figures, args.json)}")
     return 0

@@ -14,6 +14,7 @@ protocol can match; warm figures are printed too, for information.
 reading its share, one request in flight each.
 
     python -m bench.data_path [--size-gb 1] [--runs 5] [--readers 1,2,4]
+    python -m bench.data_path --multihost   # NBD across the bridge (bench/multihost.py)
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ def drop_caches() -> bool:
     return True
 
 
-def copy_seconds(source: str, destination: str, flush: bool, cold: bool, connections: int, requests: int) -> float:
+def copy_seconds(source: str, destination: str, flush: bool, cold: bool, connections: int, requests: int,
+                 prefix: tuple[str, ...] = ()) -> float:
+    """Seconds nbdcopy takes, run after `prefix` (a command that runs it on another host)."""
     # nbdcopy gives each thread one connection and its share of the disk.
     parallel = [f"--connections={connections}", f"--threads={connections}", f"--requests={requests}"]
-    command = ["nbdcopy", *SEQUENTIAL, *parallel, *(["--flush"] if flush else []), source, destination]
+    command = [*prefix, "nbdcopy", *SEQUENTIAL, *parallel, *(["--flush"] if flush else []), source, destination]
     if cold:
         drop_caches()
     started = time.perf_counter()
@@ -63,14 +66,15 @@ def copy_seconds(source: str, destination: str, flush: bool, cold: bool, connect
 
 
 def rates(size: int, runs: int, pairs: dict[str, tuple[str, str]], flush: bool = False, cold: bool = False,
-          connections: int = 1, requests: int = 1):
-    """MiB/s of each (source, destination) pair's median run. The pairs take
-    turns, so that caches below this machine (a virtual disk's host) favour
-    none of them."""
+          connections: int = 1, requests: int = 1, on: dict[str, tuple[str, ...]] | None = None):
+    """MiB/s of each (source, destination) pair's median run, each copy run
+    after its pair's prefix in `on` if it has one. The pairs take turns, so
+    that caches below this machine (a virtual disk's host) favour none of them."""
     seconds: dict[str, list[float]] = {name: [] for name in pairs}
     for _ in range(runs):
         for name, (source, destination) in pairs.items():
-            seconds[name].append(copy_seconds(source, destination, flush, cold, connections, requests))
+            seconds[name].append(copy_seconds(source, destination, flush, cold, connections, requests,
+                                              (on or {}).get(name, ())))
     return {name: size / MIB / statistics.median(times) for name, times in seconds.items()}
 
 
@@ -108,6 +112,33 @@ def detach(address: str, token: str, attachment_id: str) -> None:
                           timeout=60)
 
 
+def levels(size: int, runs: int, source: str, path: str, uri: str, cold: bool,
+           on: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict]:
+    """By requests in flight: MiB/s writing `source` to the volume's file
+    `path` and to its export `uri`, then reading both, and NBD/direct."""
+    depths = {}
+    for depth in DEPTHS:
+        level = rates(size, runs, {"write_direct": (source, path), "write_nbd": (source, uri)},
+                      flush=True, requests=depth, on=on)
+        level.update(rates(size, runs, {"read_direct": (path, "null:"), "read_nbd": (uri, "null:")},
+                           cold=cold, requests=depth, on=on))
+        for kind in ("write", "read"):
+            level[f"{kind}_ratio"] = level[f"{kind}_nbd"] / level[f"{kind}_direct"]
+        level["met"] = all(level[f"{kind}_ratio"] >= TARGET_RATIO for kind in ("write", "read"))
+        depths[str(depth)] = level
+    return depths
+
+
+def write_source(path: pathlib.Path, size: int) -> None:
+    """What the writes copy: random so that nbdcopy finds no zeroes to skip;
+    one block repeated, as nothing on the path deduplicates and generating
+    1 GiB takes longer."""
+    block = os.urandom(64 * MIB)
+    with open(path, "wb") as f:
+        for _ in range(size // len(block)):
+            f.write(block)
+
+
 def measure(size_gb: int = 1, runs: int = 5, readers: tuple[int, ...] = ()) -> dict:
     """The figures `report` prints; `readers` adds cold reads with that many
     connections (and as many nbdcopy threads) at once, each on its share of
@@ -116,28 +147,15 @@ def measure(size_gb: int = 1, runs: int = 5, readers: tuple[int, ...] = ()) -> d
     with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
         root = pathlib.Path(tmp)
         source = root / "source.bin"
-        # Random so that nbdcopy finds no zeroes to skip; one block repeated,
-        # as nothing on the path deduplicates and generating 1 GiB takes longer.
-        block = os.urandom(64 * MIB)
-        with open(source, "wb") as f:
-            for _ in range(size // len(block)):
-                f.write(block)
+        write_source(source, size)
         mesh, token = local_ember(root / "ember")
         attachment_id = ""
         try:
             volume_id, attachment_id, uri = attach_over_nbd(mesh.gateway, token, size_gb)
             path = str(root / "ember" / "volumes" / "file" / "default" / f"volume-{volume_id}")
             cold = drop_caches()
-            figures = {"size_mib": size // MIB, "runs": runs, "reads_cold": cold, "depths": {}}
-            for depth in DEPTHS:
-                level = rates(size, runs, {"write_direct": (str(source), path), "write_nbd": (str(source), uri)},
-                              flush=True, requests=depth)
-                level.update(rates(size, runs, {"read_direct": (path, "null:"), "read_nbd": (uri, "null:")},
-                                   cold=cold, requests=depth))
-                for kind in ("write", "read"):
-                    level[f"{kind}_ratio"] = level[f"{kind}_nbd"] / level[f"{kind}_direct"]
-                level["met"] = all(level[f"{kind}_ratio"] >= TARGET_RATIO for kind in ("write", "read"))
-                figures["depths"][str(depth)] = level
+            figures = {"size_mib": size // MIB, "runs": runs, "reads_cold": cold,
+                       "depths": levels(size, runs, str(source), path, uri, cold)}
             figures.update(rates(size, runs, {"warm_read_direct": (path, "null:"), "warm_read_nbd": (uri, "null:")}))
             figures["readers"] = []
             single = figures["depths"]["1"]
@@ -184,8 +202,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-gb", type=int, default=1, help="volume size (default 1 GiB)")
     parser.add_argument("--runs", type=int, default=5, help="runs of each measurement; the median counts")
     parser.add_argument("--readers", default="", help="also cold reads with these numbers of connections, e.g. 1,2,4")
+    parser.add_argument("--multihost", action="store_true",
+                        help="instead: NBD from compute-1 of the multi-host reference topology to a volume of "
+                             "store-1, against direct on store-1 (needs root)")
     parser.add_argument("--json", type=pathlib.Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
+    if args.multihost:
+        # Here only: bench.multihost builds on this module.
+        from bench import multihost
+
+        with multihost.topology() as hosts:
+            figures = multihost.data_path_figures(hosts, args.size_gb, args.runs)
+        print("\n".join(multihost.data_path_lines(figures)))
+        if args.json:
+            jsonfile.write(figures, args.json)
+        return 0
     figures = measure(args.size_gb, args.runs, tuple(int(n) for n in args.readers.split(",") if n))
     report(figures)
     if args.json:

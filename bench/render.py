@@ -172,6 +172,88 @@ def control_plane(c: dict) -> list[str]:
     return lines + _table(["clients", "creates/s", "create p50 ms", "create p99 ms", "deletes/s", "target"], rows)
 
 
+def _bridge_latencies(loopback: dict, bridge: dict) -> list[str]:
+    def row(name: str, looped: dict, cuts: dict) -> list[str]:
+        return [name, f"{looped['p50']:.1f}", f"{cuts['p50']:.1f}", f"{cuts['p95']:.1f}", f"{cuts['p99']:.1f}"]
+
+    rows = [row("create -> available, one after another", loopback["sequential"]["latency_ms"],
+                bridge["sequential"]["latency_ms"])]
+    rows += [row(name.replace("_", " "), loopback["round_trips_ms"][name], cuts)
+             for name, cuts in bridge["round_trips_ms"].items()]
+    return _table(["", "loopback p50 ms", "bridge p50 ms", "bridge p95 ms", "bridge p99 ms"], rows)
+
+
+def _bridge_rates(bridge: dict, rates: dict) -> list[str]:
+    runs = {run["clients"]: run for run in bridge["concurrent"]}
+    rows = []
+    for i, rate in enumerate(rates["rows"]):
+        run = runs[rate["clients"]]
+        verdict = ""
+        if i == len(rates["rows"]) - 1:
+            verdict = f">= {rates['target_ratio']:.2f}: {'met' if rates['met'] else 'MISSED'}"
+        rows.append([str(rate["clients"]), f"{rate['loopback']:.0f}", f"{rate['same_services']:.0f}",
+                     f"{rate['multihost']:.0f}", f"{rate['ratio']:.2f}", verdict, f"{rate['bridge_ratio']:.2f}",
+                     f"{run['create_latency_ms']['p50']:.1f}", f"{run['create_latency_ms']['p99']:.1f}",
+                     f"{run['deletes_per_s']:.0f}"])
+    return _table(["clients", "loopback creates/s", "same services creates/s", "bridge creates/s",
+                   "bridge/loopback", "target", "bridge/same services", "bridge create p50 ms",
+                   "bridge create p99 ms", "bridge deletes/s"], rows)
+
+
+def _bridge_data_path(bridge: dict, loopback: dict) -> list[str]:
+    target, queued = bridge["target_ratio"], str(bridge["queued"])
+    rows = []
+    for depth, level in bridge["depths"].items():
+        for kind in ("write", "read"):
+            judged = kind == "read" and depth == queued
+            verdict = f">= {target:.2f}: {'met' if bridge['met'] else 'MISSED'}" if judged else ""
+            rows.append([kind, depth, f"{level[f'{kind}_direct']:.0f}", f"{level[f'{kind}_nbd']:.0f}",
+                         f"{level[f'{kind}_ratio']:.2f}", f"{loopback['depths'][depth][f'{kind}_ratio']:.2f}",
+                         verdict])
+    return _table(["", "in flight", "direct on store-1 MiB/s", "NBD from compute-1 MiB/s", "NBD/direct",
+                   "loopback NBD/direct", "target"], rows)
+
+
+def _trip_count(c: dict) -> int:
+    return next(iter(c["round_trips_ms"].values()), {}).get("count", 0)
+
+
+def multihost(m: dict | None, control: dict, data: dict) -> list[str]:
+    lines = ["## Over the bridge (multi-host)", ""]
+    if m is None:
+        return lines + ["Not measured in this run (`python -m bench.report --no-multihost`).", ""]
+    rates, bridge_data = m["create_rates"], m["data_path"]
+    last = rates["rows"][-1]
+    read = bridge_data["depths"][str(bridge_data["queued"])]["read_ratio"]
+    lines += ["`python -m bench.control_plane --multihost` and `python -m bench.data_path --multihost`, in the same "
+              "run as the loopback figures above: the reference topology of the multi-host tests (docs/deployment.md), "
+              "each host a network namespace of this machine linked to one bridge by a veth pair; PostgreSQL on "
+              "db-1, a three-node NATS cluster with 3 replicas, a gateway and a scheduler on each of ctl-1 and ctl-2, "
+              "a volume service on each of store-1 and store-2. The control-plane benchmark's client runs on "
+              "compute-1, its clients in turn on the two gateways; the loopback run is one Ember with SQLite and "
+              "one nats-server. Every host shares this machine's CPUs and disk, so this measures what the bridge "
+              "and the topology cost, not what more machines would give. Over the bridge, "
+              f"{m['control_plane']['sequential']['creates']} creates one after another and "
+              f"{_trip_count(m['control_plane'])} round trips of each kind (loopback: "
+              f"{control['sequential']['creates']} and {_trip_count(control)}).", "",
+              *_bridge_latencies(control, m["control_plane"]),
+              *_bridge_rates(m["control_plane"], rates),
+              f"- **Create rate over the bridge / loopback at {last['clients']} clients: {last['ratio']:.2f}** "
+              f"(target >= {rates['target_ratio']:.2f}: {'met' if rates['met'] else 'missed'}); over the bridge / "
+              f"the same services on loopback: {last['bridge_ratio']:.2f}. \"Same services\" is an Ember on "
+              "loopback with the topology's PostgreSQL, three NATS nodes at 3 replicas, settings and two schedulers, "
+              "one of each other service: the ratio to it is what the bridge and the hosts cost; the rest is what "
+              "that deployment costs on this machine's CPUs (Profiles, below).", "",
+              f"nbdcopy with sequential 1 MiB requests on one connection, a {bridge_data['size_mib'] // 1024} GiB "
+              "volume of store-1: through its NBD export from compute-1, across the bridge, and directly on its file "
+              f"on store-1; {_runs(bridge_data['runs'])}, the two taking turns, reads cold as above.", "",
+              *_bridge_data_path(bridge_data, data),
+              f"- **NBD reads from compute-1 / direct on store-1 with {bridge_data['queued']} requests in flight: "
+              f"{read:.2f}** (target >= {bridge_data['target_ratio']:.2f}: "
+              f"{'met' if bridge_data['met'] else 'missed'}).", ""]
+    return lines
+
+
 def document(figures: dict, profiles: str) -> str:
     run = figures["run"]
     lines = ["# Benchmarks", "",
@@ -187,5 +269,6 @@ def document(figures: dict, profiles: str) -> str:
     lines += snapshot(figures["snapshot"])
     lines += sweep(figures["sweep"])
     lines += control_plane(figures["control_plane"])
+    lines += multihost(figures.get("multihost"), figures["control_plane"], figures["data_path"])
     lines += ["## Profiles", "", profiles.strip(), ""]
     return "\n".join(lines)

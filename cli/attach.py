@@ -10,9 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 
-from cli.client import CliError, as_dict, gateway, status_name
+from cli.client import CliError, as_dict, gateway, new_request_id, status_name
 from ember import config
 from ember.v1 import attachment_pb2, volume_pb2_grpc
 
@@ -77,7 +76,7 @@ def attach_volume(stub, metadata, volume_id: str, instance_id: str, host: attach
 def attach(args) -> None:
     with gateway() as (channel, metadata):
         attachment = attach_volume(volume_pb2_grpc.VolumeServiceStub(channel), metadata, args.volume, args.instance,
-                                   connector(args), args.read_only, str(uuid.uuid4()))
+                                   connector(args), args.read_only, new_request_id())
     if args.json:
         print(json.dumps(as_dict(attachment), indent=2))
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from cli.client import as_dict, every_page, finish, gateway, listing, show, status_name
+from cli.client import as_dict, every_page, finish, gateway, listing, new_request_id, show, status_name
 from ember.v1 import backup_pb2, backup_pb2_grpc, volume_pb2
 
 COLUMNS = ("id", "volume_id", "name", "size_gb", "incremental", "status")
@@ -31,7 +31,7 @@ def create(args, stub, channel, metadata) -> None:
     request = backup_pb2.CreateBackupRequest(
         volume_id=args.volume, name=args.name or "", description=args.description or "",
         incremental=args.incremental, force=args.force,
-        metadata=dict(kv.split("=", 1) for kv in args.metadata or ()),
+        metadata=dict(kv.split("=", 1) for kv in args.metadata or ()), request_id=new_request_id(),
     )
     op = stub.CreateBackup(request, metadata=metadata, timeout=30)
     finish(args, channel, metadata, op, backup_pb2.Backup(), lambda b: _show(b, args.json))
@@ -48,14 +48,16 @@ def show_(args, stub, channel, metadata) -> None:
 
 
 def delete(args, stub, channel, metadata) -> None:
-    op = stub.DeleteBackup(backup_pb2.DeleteBackupRequest(id=args.id), metadata=metadata, timeout=30)
+    request = backup_pb2.DeleteBackupRequest(id=args.id, request_id=new_request_id())
+    op = stub.DeleteBackup(request, metadata=metadata, timeout=30)
     finish(args, channel, metadata, op, backup_pb2.Backup(),
             lambda b: print(json.dumps(as_dict(b), indent=2) if args.json else f"{args.id} deleted"))
 
 
 def restore(args, stub, channel, metadata) -> None:
     request = backup_pb2.RestoreBackupRequest(backup_id=args.id, volume_id=args.volume or "", name=args.name or "",
-                                              volume_type=args.type or "", availability_zone=args.zone or "")
+                                              volume_type=args.type or "", availability_zone=args.zone or "",
+                                              request_id=new_request_id())
     op = stub.RestoreBackup(request, metadata=metadata, timeout=30)
 
     def restored(volume) -> None:

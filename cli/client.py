@@ -1,5 +1,5 @@
-"""The CLI's connection to the gateway, `gateway()` (address, token and TLS CA
-from the environment; gRPC errors as one readable line), and output helpers."""
+"""The CLI's connection to the gateways, `gateway()` (addresses, token and TLS
+CA from the environment; gRPC errors as one readable line), and output helpers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 from typing import Iterator
 
 import grpc
@@ -15,6 +16,7 @@ from google.protobuf import duration_pb2, json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from cli import gateways
 from ember import config
 from ember.internal_client import never_arrived
 from ember.v1 import common_pb2
@@ -28,7 +30,7 @@ class CliError(SystemExit):
 
 @contextlib.contextmanager
 def gateway() -> Iterator[tuple[grpc.Channel, tuple]]:
-    """The gateway's channel and the calls' metadata, for every command that
+    """The gateways' channel and the calls' metadata, for every command that
     calls Ember: a gRPC error inside ends the command with one readable line."""
     channel, metadata = _connect()
     with channel:
@@ -43,16 +45,32 @@ def _connect() -> tuple[grpc.Channel, tuple]:
     if not token:
         raise CliError("set EMBER_TOKEN, e.g. export EMBER_TOKEN=$(ember token create --project demo)")
     metadata = (("authorization", f"Bearer {token}"),)
-    address = os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS)
+    addresses = gateway_addresses()
     ca_path = os.environ.get("EMBER_TLS_CA", "")
     if not ca_path:
-        return grpc.insecure_channel(address), metadata
+        return gateways.Gateways(addresses), metadata
     try:
         with open(ca_path, "rb") as f:
             ca = f.read()
     except OSError as exc:
         raise CliError(f"EMBER_TLS_CA: cannot read {ca_path}: {exc.strerror}")
-    return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=ca)), metadata
+    return gateways.Gateways(addresses, grpc.ssl_channel_credentials(root_certificates=ca)), metadata
+
+
+def gateway_addresses() -> list[str]:
+    """EMBER_URL's gateways: host:port, or several separated by commas."""
+    url = os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS)
+    addresses = gateways.parse(url)
+    if not addresses:
+        raise CliError(f"EMBER_URL={url!r} names no gateway: give host:port, or several separated by commas")
+    return addresses
+
+
+def new_request_id() -> str:
+    """A new request_id for the one change a command asks for: a repeat
+    under it is answered with what the first call started, so the call
+    may go to another gateway when the first one goes away meanwhile."""
+    return str(uuid.uuid4())
 
 
 def error_reason(error: grpc.RpcError) -> str:
@@ -78,11 +96,12 @@ def describe(error: grpc.RpcError) -> str:
             parts.extend(f"{v.field}: {v.description}" for v in bad.field_violations)
     if never_arrived(error):
         # grpc says the same for a stopped gateway, a wrong address and a TLS
-        # mismatch (a plaintext client at a TLS port, or an untrusted CA).
-        address = os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS)
+        # mismatch (a plaintext client at a TLS port, or an untrusted CA);
+        # the call was offered to every gateway before it came to this.
+        tried = ", ".join(gateways.parse(os.environ.get("EMBER_URL", config.GATEWAY_ADDRESS)))
         ca = os.environ.get("EMBER_TLS_CA", "")
-        tls = f"is EMBER_TLS_CA={ca} the CA of its certificate?" if ca else "if it serves TLS, set EMBER_TLS_CA"
-        parts.append(f"is the gateway running at EMBER_URL={address}? {tls}")
+        tls = f"is EMBER_TLS_CA={ca} the CA of their certificates?" if ca else "if they serve TLS, set EMBER_TLS_CA"
+        parts.append(f"no gateway could be reached, tried EMBER_URL={tried}: is one running? {tls}")
     suffix = f" ({'; '.join(parts)})" if parts else ""
     return f"{error.code().name}: {error.details()}{suffix}"
 

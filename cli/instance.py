@@ -15,7 +15,7 @@ import uuid
 import grpc
 
 from cli import attach
-from cli.client import CliError, describe, error_reason, gateway
+from cli.client import CliError, describe, error_reason, gateway, new_request_id
 from compute import guest_image, qemu
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
@@ -76,7 +76,7 @@ def _attach(stub, metadata, volume: volume_pb2.Volume, instance: str, args) -> a
     """attach_volume, except that an interrupt midway gives back what this
     run reserved: the interrupted call's answer may never have arrived, so
     the attachment is asked for again by the call's request_id."""
-    request_id = str(uuid.uuid4())
+    request_id = new_request_id()
     try:
         return attach.attach_volume(stub, metadata, volume.id, instance, attach.connector(args), args.read_only,
                                     request_id)

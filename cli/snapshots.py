@@ -3,7 +3,7 @@ output for people or scripts (--json)."""
 
 from __future__ import annotations
 
-from cli.client import every_page, finish, gateway, listing, show, status_name
+from cli.client import every_page, finish, gateway, listing, new_request_id, show, status_name
 from ember.v1 import snapshot_pb2, snapshot_pb2_grpc
 
 COLUMNS = ("id", "volume_id", "name", "size_gb", "status")
@@ -25,7 +25,8 @@ def _finish(args, channel, metadata, op) -> None:
 
 def create(args, stub, channel, metadata) -> None:
     request = snapshot_pb2.CreateSnapshotRequest(
-        volume_id=args.volume, name=args.name or "", description=args.description or "", force=args.force
+        volume_id=args.volume, name=args.name or "", description=args.description or "", force=args.force,
+        request_id=new_request_id(),
     )
     _finish(args, channel, metadata, stub.CreateSnapshot(request, metadata=metadata, timeout=30))
 
@@ -42,7 +43,7 @@ def show_(args, stub, channel, metadata) -> None:
 
 def delete(args, stub, channel, metadata) -> None:
     _finish(args, channel, metadata, stub.DeleteSnapshot(
-        snapshot_pb2.DeleteSnapshotRequest(id=args.id), metadata=metadata, timeout=30))
+        snapshot_pb2.DeleteSnapshotRequest(id=args.id, request_id=new_request_id()), metadata=metadata, timeout=30))
 
 
 COMMANDS = {"create": create, "list": list_, "show": show_, "delete": delete}

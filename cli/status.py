@@ -1,9 +1,10 @@
-"""`ember status`: the operator's view of a deployment (services, storage
-hosts, pools with capacity bars, NATS, the database and failed exports);
-exits 1 when degraded."""
+"""`ember status`: the operator's view of a deployment (services, hosts and
+which are down, pools with capacity bars, NATS, the database and failed
+exports); exits 1 when degraded."""
 
 from __future__ import annotations
 
+import datetime
 import json
 
 from cli.client import as_dict, gateway, status_name, table
@@ -35,6 +36,44 @@ def _health(instance) -> str:
     return status_name(status_pb2.InstanceHealth, instance.health).replace("_", "-")
 
 
+def _ago(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 120:
+        return f"{seconds:.1f}s ago"
+    minutes, hours = int(seconds // 60), int(seconds // 3600)
+    if hours < 2:
+        return f"{minutes}m ago"
+    return f"{hours}h ago" if hours < 48 else f"{hours // 24}d ago"
+
+
+def _heard(status: status_pb2.Status, host) -> str:
+    """When the host was last heard from, and how long before this status."""
+    at = host.last_heard.ToDatetime(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    age = (status.time.ToNanoseconds() - host.last_heard.ToNanoseconds()) / 1e9
+    return f"{at} ({_ago(age)})"
+
+
+def _addresses(service) -> str:
+    extra = [f"metrics {service.metrics_address}"] if service.metrics_address else []
+    extra += [f"nbd {service.nbd_address}"] if service.nbd_address else []
+    return ", ".join([service.address, *extra])
+
+
+def _host_rows(status: status_pb2.Status, host) -> list[dict]:
+    """One row per service of the host; the host's own columns on the first."""
+    first = {"host": host.name, "zone": ", ".join(host.availability_zones) or "-", "last heard": _heard(status, host),
+             "state": "DOWN" if host.state == status_pb2.HOST_STATE_DOWN else "up"}
+    rest = dict.fromkeys(first, "")
+    services = [{"service": s.service, "addresses": _addresses(s)} for s in host.services]
+    return [{**(rest if n else first), **row} for n, row in enumerate(services or [{"service": "-", "addresses": "-"}])]
+
+
+def _down(status: status_pb2.Status, host) -> str:
+    ran = "; ".join(f"{s.service} {_addresses(s)}" for s in host.services) or "no service left in the registry"
+    return (f"host {host.name} (zone {', '.join(host.availability_zones) or '-'}) is DOWN: nothing heard from it "
+            f"since {_heard(status, host)}; it ran {ran}")
+
+
 def problems(status: status_pb2.Status, pools) -> list[str]:
     """What an operator must look at; empty when all is well."""
     found = [f"{i.service} {i.instance_id} at {i.address} is {_health(i)}: {i.detail}"
@@ -46,6 +85,7 @@ def problems(status: status_pb2.Status, pools) -> list[str]:
     if not status.database.reachable:
         found.append(f"database: {status.database.error}")
     found += [f"pool {p.name} is stale (no capacity report within the service-down window)" for p in pools if p.stale]
+    found += [_down(status, h) for h in status.hosts if h.state == status_pb2.HOST_STATE_DOWN]
     found += [f"the export of attachment {e.attachment_id} (volume {e.volume_id}) on {e.host} fails: {e.reason}"
               for e in status.failed_exports]
     return found
@@ -57,12 +97,9 @@ def render(status: status_pb2.Status, pools) -> None:
             "metrics": i.metrics_address or "-", "health": _health(i),
             "heartbeat": f"{i.heartbeat_age.ToNanoseconds() / 1e9:.1f}s ago"} for i in status.instances],
           ("service", "host", "instance", "address", "metrics", "health", "heartbeat"))
-    print("\nStorage hosts")
-    hosts = sorted({i.host for i in status.instances if i.host} | {p.host for p in pools})
-    table([{"host": h,
-            "zone": ", ".join(sorted({p.availability_zone for p in pools if p.host == h})) or "-",
-            "services": ", ".join(sorted({i.service for i in status.instances if i.host == h})) or "-",
-            "pools": sum(1 for p in pools if p.host == h)} for h in hosts], ("host", "zone", "services", "pools"))
+    print("\nHosts (DOWN: nothing heard within the service-down window)")
+    table([row for h in status.hosts for row in _host_rows(status, h)],
+          ("host", "zone", "service", "addresses", "last heard", "state"))
     print("\nPools (physical use; provisioned is what volumes were promised)")
     table([{"pool": p.name, "used": bar(p.total_capacity_gb - p.free_capacity_gb, p.total_capacity_gb),
             "free_gib": f"{p.free_capacity_gb:.1f}", "total_gib": f"{p.total_capacity_gb:.1f}",
@@ -108,6 +145,6 @@ def run(args) -> None:
 
 def add_parser(commands) -> None:
     status = commands.add_parser(
-        "status", help="services, hosts, pools, NATS and database health (admin token; exit 1 when degraded)")
+        "status", help="services, hosts (and which are down), pools, NATS and database health (admin token; exit 1 when degraded)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=run)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from cli.client import CliError, as_dict, every_page, finish, gateway, listing, show, status_name, wait
+from cli.client import (
+    CliError, as_dict, every_page, finish, gateway, listing, new_request_id, show, status_name, wait,
+)
 from ember.v1 import volume_pb2, volume_pb2_grpc
 
 COLUMNS = ("id", "name", "size_gb", "status", "host")
@@ -32,7 +34,7 @@ def create(args, stub, channel, metadata) -> None:
     request = volume_pb2.CreateVolumeRequest(
         size_gb=args.size or 0, name=args.name or "", description=args.description or "",
         metadata=dict(kv.split("=", 1) for kv in args.metadata or ()), volume_type=args.type or "",
-        availability_zone=args.zone or "",
+        availability_zone=args.zone or "", request_id=new_request_id(),
     )
     if args.snapshot:
         request.source_snapshot_id = args.snapshot
@@ -53,14 +55,14 @@ def show_(args, stub, channel, metadata) -> None:
 
 
 def extend(args, stub, channel, metadata) -> None:
-    op = stub.ExtendVolume(volume_pb2.ExtendVolumeRequest(id=args.id, new_size_gb=args.size), metadata=metadata,
-                           timeout=30)
+    request = volume_pb2.ExtendVolumeRequest(id=args.id, new_size_gb=args.size, request_id=new_request_id())
+    op = stub.ExtendVolume(request, metadata=metadata, timeout=30)
     finish(args, channel, metadata, op, volume_pb2.Volume(), lambda volume: _print_volume(volume, args.json))
 
 
 def delete(args, stub, channel, metadata) -> None:
-    op = stub.DeleteVolume(volume_pb2.DeleteVolumeRequest(id=args.id, cascade=args.cascade), metadata=metadata,
-                           timeout=30)
+    request = volume_pb2.DeleteVolumeRequest(id=args.id, cascade=args.cascade, request_id=new_request_id())
+    op = stub.DeleteVolume(request, metadata=metadata, timeout=30)
     if args.wait:
         op = wait(channel, metadata, op)
     if args.json:

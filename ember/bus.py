@@ -18,6 +18,7 @@ import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 
 from ember import logs, metrics, retry, subjects
+from ember.pull import Puller
 from ember.retry import REDELIVERY
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,13 @@ DUPLICATE_WINDOW = 120.0
 ENSURE_PATIENCE = 30.0
 # Elections take a second or two; polling faster than this only adds load.
 LEADER_WAIT = retry.Backoff(first=0.25, cap=1.0)
+# A server cut off by the network says nothing, and TCP waits for minutes:
+# only unanswered pings tell. nats-py's default (two minutes apart, two
+# outstanding) would leave a service on a lost node, its registry mirror
+# frozen and its tasks unfetched, for up to six minutes; this way it moves
+# to another node within PING_INTERVAL * (MAX_OUTSTANDING_PINGS + 1) seconds.
+PING_INTERVAL = 2.0
+MAX_OUTSTANDING_PINGS = 2
 # What a cluster answers while it elects a leader or a node rejoins.
 TRANSIENT = (
     nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError, nats.errors.TimeoutError,
@@ -136,6 +144,8 @@ class Bus:
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
             connect_timeout=5,
+            ping_interval=PING_INTERVAL,
+            max_outstanding_pings=MAX_OUTSTANDING_PINGS,
         )
         bus = cls(nc, replicas)
         await bus.ensure_streams()
@@ -196,9 +206,12 @@ class Bus:
         if not self.subscriptions:
             await self._depth.start()
         self.subscriptions[durable] = sub
+        puller = Puller(self.nc, subjects.TASKS_STREAM, durable)
+        await puller.start()
         slots = asyncio.Semaphore(concurrency)
         self._stopping.discard(durable)
-        self._pulls[durable] = asyncio.create_task(self._pull(sub, durable, handler, slots, max_deliver, concurrency))
+        self._pulls[durable] = asyncio.create_task(
+            self._pull(puller, durable, handler, slots, max_deliver, concurrency))
 
     async def stop_consuming(self, durable: str) -> None:
         """Fetches no more tasks for `durable`; returns once the handlers that
@@ -210,17 +223,18 @@ class Bus:
             await asyncio.gather(pull, return_exceptions=True)
 
     async def _pull(
-        self, sub, durable: str, handler: TaskHandler, slots: asyncio.Semaphore, max_deliver: int, batch: int,
+        self, puller: Puller, durable: str, handler: TaskHandler, slots: asyncio.Semaphore, max_deliver: int,
+        batch: int,
     ) -> None:
         running: set[asyncio.Task] = set()
         while True:
             try:
                 if durable in self._stopping:
                     # stop_consuming() cancelled this task, but Python 3.11's
-                    # wait_for (inside fetch) loses a cancellation that arrives
+                    # wait_for (inside the pull) loses a cancellation that arrives
                     # as it completes: stop here all the same.
                     raise asyncio.CancelledError
-                msgs = await sub.fetch(batch=batch, timeout=5)
+                msgs = await puller.next(batch, wait=5)
             except asyncio.CancelledError:
                 # Let handlers that already hold a task finish and ack it.
                 if running:

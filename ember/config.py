@@ -47,7 +47,8 @@ class Settings:
     log_format: str = _setting("text", "log lines as text or json (one object per line, for log shippers)")
     tls_cert: str = _setting("", "gateway only: PEM certificate chain to serve TLS with; empty = plaintext")
     tls_key: str = _setting("", "gateway only: PEM private key of tls_cert")
-    host: str = _setting(default_host(), "this storage host's name (volume service)")
+    host: str = _setting(default_host(), "this host's name: every service registers under it; storage hosts also "
+                         "name their pools and task queues after it")
     availability_zone: str = _setting("default", "zone of this storage host (volume service)")
     backends: str = _setting("", "JSON list of backends (see volume/backends.py); default: one file backend")
     pools: str = _setting("default", "comma-separated pool names of the default backend")

@@ -267,6 +267,17 @@ def connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, peewee.OperationalError) and any(t in str(exc).lower() for t in _CONNECTION_TROUBLE)
 
 
+# PostgreSQL's codes for a transaction it ended to break a deadlock, or could
+# not serialize: nothing was wrong with it, and run again it goes through.
+_CONFLICT_CODES = ("40P01", "40001")
+
+
+def conflicted(exc: BaseException) -> bool:
+    """Whether `exc` ended a transaction that lost a conflict with another one
+    (peewee raises its own error while handling the driver's)."""
+    return isinstance(exc, peewee.OperationalError) and getattr(exc.__context__, "pgcode", None) in _CONFLICT_CODES
+
+
 class PostgresDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
     """A statement outside a transaction whose connection died (a database
     restart or failover) reconnects and runs again once; inside one, the
@@ -283,11 +294,25 @@ class PostgresDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
 db_url.register_database(PostgresDatabase, "postgres", "postgresql")
 
 
+# A host cut off (or gone) in the middle of a transaction leaves its session
+# idle inside it, holding row locks (a project's quota usage) that every other
+# host's writes then queue behind until TCP gives up, hours later. Ember's
+# transactions wait on nothing but the database, so one idle this long has
+# lost its client: the server ends it and its locks go.
+IDLE_IN_TRANSACTION_TIMEOUT = 10.0
+
+
+def postgres_options(url: str) -> str:
+    """libpq `options` for Ember's sessions; the URL's own come after, so they win."""
+    ours = f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}"
+    return " ".join(filter(None, (ours, db_url.parse(url).get("options", ""))))
+
+
 def connect(url: str) -> peewee.Database:
     if url.startswith("sqlite"):
         db = db_url.connect(url, pragmas={"journal_mode": "wal", "synchronous": "full", "foreign_keys": 1}, timeout=30)
     else:
-        db = db_url.connect(url)
+        db = db_url.connect(url, options=postgres_options(url))
     database.initialize(db)
     return db
 

@@ -156,7 +156,11 @@ class KvMirror:
                 except (ValueError, TypeError, AttributeError):
                     log.warning("ignoring malformed KV entry %s", entry.key)
                 else:
-                    self.entries[entry.key] = value
+                    # The newest report wins, not the last to arrive: a put
+                    # sent before its host was cut off can reach the bus after
+                    # those sent on the connection made once it was back.
+                    if stamp >= float(self.entries.get(entry.key, {}).get("ts", 0)):
+                        self.entries[entry.key] = value
                     self._newest = max(self._newest, stamp)
             ready.set()
             self.changed.set()

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import typing
 
 import nats
 import nats.errors
@@ -111,14 +112,18 @@ def _check_free(port: int) -> None:
             raise RuntimeError(f"port {port} is already in use; stop what holds it or choose another port")
 
 
-def _launch_nats(name: str, conf: pathlib.Path, port: int, log_path: pathlib.Path) -> Process:
-    """Runs nats-server with `conf` and waits until it takes clients on `port`."""
-    _check_free(port)
+def launch_nats(name: str, conf: pathlib.Path, port: int, log_path: pathlib.Path, prefix: tuple[str, ...] = (),
+                 reachable: typing.Callable[[], None] | None = None) -> Process:
+    """Runs nats-server with `conf` (after `prefix`, such as a command that
+    enters another host's namespace) and waits until it takes clients on
+    `port`, or until `reachable` stops raising OSError when given."""
+    if not prefix:
+        _check_free(port)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        popen = orphans.spawn([nats_server_binary(), "-c", str(conf)], log)
+        popen = orphans.spawn([*prefix, nats_server_binary(), "-c", str(conf)], log)
     proc = Process(name, popen, log_path, f"nats://127.0.0.1:{port}")
-    _wait_port(proc, port)
+    _wait_port(proc, port, reachable=reachable)
     return proc
 
 
@@ -132,7 +137,7 @@ def start_nats(data_dir: pathlib.Path, port: int) -> Process:
     store.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "nats-server.conf"
     conf.write_text(f'listen: "127.0.0.1:{port}"\n' + _jetstream_block(store))
-    return _launch_nats("nats-server", conf, port, data_dir / "logs" / "nats-server.log")
+    return launch_nats("nats-server", conf, port, data_dir / "logs" / "nats-server.log")
 
 
 def _node_name(index: int) -> str:
@@ -147,17 +152,17 @@ def start_nats_node(data_dir: pathlib.Path, index: int, port: int) -> Process:
     """(Re)starts node `index` of a cluster written by start_nats_cluster,
     with its own store, so a restarted node catches up rather than starts over."""
     name = _node_name(index)
-    return _launch_nats(name, _node_conf(data_dir, index), port, data_dir / "logs" / f"{name}.log")
+    return launch_nats(name, _node_conf(data_dir, index), port, data_dir / "logs" / f"{name}.log")
 
 
-def nats_node_conf(index: int, port: int, cluster_port: int, cluster_ports: list[int], store: pathlib.Path) -> str:
-    """The configuration of cluster node `index`: routes to every node's
-    cluster port (nats-server skips the route to itself)."""
-    routes = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in cluster_ports)
+def nats_node_conf(index: int, listen: str, cluster_listen: str, routes: list[str], store: pathlib.Path) -> str:
+    """The configuration of cluster node `index` (host:port addresses): routes
+    to every node's cluster address (nats-server skips the route to itself)."""
+    listed = ", ".join(f'"nats-route://{route}"' for route in routes)
     return (
-        f'server_name: "{_node_name(index)}"\nlisten: "127.0.0.1:{port}"\n'
+        f'server_name: "{_node_name(index)}"\nlisten: "{listen}"\n'
         + _jetstream_block(store)
-        + f'cluster {{\n  name: "ember"\n  listen: "127.0.0.1:{cluster_port}"\n  routes: [{routes}]\n}}\n'
+        + f'cluster {{\n  name: "ember"\n  listen: "{cluster_listen}"\n  routes: [{listed}]\n}}\n'
     )
 
 
@@ -168,7 +173,9 @@ def start_nats_cluster(data_dir: pathlib.Path, ports: list[int], cluster_ports: 
     for index, (port, cluster_port) in enumerate(zip(ports, cluster_ports)):
         store = data_dir / "jetstream" / f"node-{index + 1}"
         store.mkdir(parents=True, exist_ok=True)
-        _node_conf(data_dir, index).write_text(nats_node_conf(index, port, cluster_port, cluster_ports, store))
+        routes = [f"127.0.0.1:{p}" for p in cluster_ports]
+        conf = nats_node_conf(index, f"127.0.0.1:{port}", f"127.0.0.1:{cluster_port}", routes, store)
+        _node_conf(data_dir, index).write_text(conf)
     nodes: list[Process] = []
     try:
         for index, port in enumerate(ports):
@@ -199,7 +206,8 @@ def wait_for_jetstream(servers: list[str], timeout: float = READY_TIMEOUT) -> No
     asyncio.run(answered())
 
 
-def _wait_port(proc: Process, port: int, timeout: float = READY_TIMEOUT) -> None:
+def _wait_port(proc: Process, port: int, timeout: float = READY_TIMEOUT,
+               reachable: typing.Callable[[], None] | None = None) -> None:
     def connect() -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             pass
@@ -207,21 +215,23 @@ def _wait_port(proc: Process, port: int, timeout: float = READY_TIMEOUT) -> None
     waiting = retry.policy(f"nats-server port {port}", OSError, POLL, timeout, give_up=lambda: not proc.running,
                            level=logging.DEBUG)
     try:
-        return tenacity.Retrying(**waiting)(connect)
+        return tenacity.Retrying(**waiting)(reachable or connect)
     except OSError:
         proc.stop(timeout=2)
         raise RuntimeError(f"nats-server did not start; its log ({proc.log_path}):\n{proc.log()[-3000:]}")
 
 
 def start_service(
-    module: str, env: dict[str, str], log_dir: pathlib.Path, name: str | None = None, args: list[str] | None = None
+    module: str, env: dict[str, str], log_dir: pathlib.Path, name: str | None = None, args: list[str] | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> Process:
-    """Runs `python -m module` and waits until it prints that it is ready."""
+    """Runs `python -m module` (after `prefix`, such as a command that enters
+    another host's namespace) and waits until it prints that it is ready."""
     name = name or module
     log_path = log_dir / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        popen = orphans.spawn([sys.executable, "-m", module, *(args or [])], log, env={**os.environ, **env})
+        popen = orphans.spawn([*prefix, sys.executable, "-m", module, *(args or [])], log, env={**os.environ, **env})
     proc = Process(name, popen, log_path)
     proc.address = _wait_ready(proc, "ready on ", READY_TIMEOUT)
     return proc

@@ -120,8 +120,8 @@ class Runtime:
 
     async def register(self, extra: dict[str, Any] | None = None) -> None:
         registry = await kv.open_bucket(self.bus.js, subjects.REGISTRY_BUCKET, self.settings.registry_ttl)
-        info = {"service": self.service_name, "address": self.address, "instance": self.instance_id,
-                "metrics": self.metrics_address, **(extra or {})}
+        info = {"service": self.service_name, "host": self.settings.host, "address": self.address,
+                "instance": self.instance_id, "metrics": self.metrics_address, **(extra or {})}
 
         async def value() -> dict[str, Any]:
             return info

@@ -10,7 +10,12 @@ follows durable state.
 A batch that loses its database connection before its commit is sent runs
 again on a new connection until RETRY_FOR has passed (a database restart or
 failover); after that, or if the connection went during the commit (when
-nobody can know whether it landed), its callers get UNAVAILABLE."""
+nobody can know whether it landed), its callers get UNAVAILABLE.
+
+Batches of several processes share PostgreSQL, and the units of each lock
+rows in whatever order they came (two projects' quotas, operations being
+claimed and finished): when PostgreSQL ends one batch to break a deadlock,
+nothing of it landed, and it runs again."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from typing import Any, Callable, TypeVar
 import tenacity
 
 from ember import retry
-from ember.db import connection_lost, database, write_transaction
+from ember.db import conflicted, connection_lost, database, write_transaction
 from ember.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -95,6 +100,14 @@ class _Lost(Exception):
     """The connection went while the batch ran: run it again."""
 
 
+class _Deadlocked(Exception):
+    """The database ended the batch to break a deadlock: run it again."""
+
+
+# A batch chosen to break this many deadlocks in a row gives up.
+DEADLOCK_ATTEMPTS = 5
+
+
 def _attempt(batch: list) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
     committing = False
@@ -105,11 +118,13 @@ def _attempt(batch: list) -> list[tuple[bool, Any]]:
                     with database.atomic():
                         outcomes.append((True, context.run(fn, *args)))
                 except Exception as exc:
-                    if connection_lost(exc):
+                    if connection_lost(exc) or conflicted(exc):
                         raise
                     outcomes.append((False, exc))
             committing = True
     except Exception as exc:
+        if conflicted(exc):
+            raise _Deadlocked(str(exc)) from exc
         if not connection_lost(exc):
             log.exception("committing %d writes failed", len(batch))
             return [(False, exc)] * len(batch)
@@ -119,6 +134,19 @@ def _attempt(batch: list) -> list[tuple[bool, Any]]:
         return [(False, Unavailable(f"the database connection was lost while committing ({exc}); "
                                     "the change may or may not have been made: read it back before retrying"))] * len(batch)
     return outcomes
+
+
+def _attempts(batch: list) -> list[tuple[bool, Any]]:
+    """_attempt, again when it lost a deadlock: the batch it waited on goes on
+    and commits, and this one then gets the rows it wants."""
+    for _ in range(DEADLOCK_ATTEMPTS):
+        try:
+            return _attempt(batch)
+        except _Deadlocked as exc:
+            why = str(exc).splitlines()[0]
+            log.warning("the database ended %d writes to break a deadlock (%s); running them again", len(batch), why)
+    return [(False, Unavailable(f"the database ended these writes to break a deadlock {DEADLOCK_ATTEMPTS} times "
+                                f"in a row ({why}); try again"))] * len(batch)
 
 
 def _reconnect() -> None:
@@ -132,7 +160,7 @@ def _commit(batch: list) -> None:
     again = retry.policy(f"database connection lost; running {len(batch)} writes again", _Lost, RECONNECT,
                          RETRY_FOR, level=logging.WARNING, then=_reconnect)
     try:
-        outcomes = tenacity.Retrying(**again)(_attempt, batch)
+        outcomes = tenacity.Retrying(**again)(_attempts, batch)
     except _Lost as lost:
         log.error("the database stayed unreachable for %.0fs; failing %d writes", RETRY_FOR, len(batch))
         outcomes = [(False, Unavailable(f"the database is unreachable ({lost}); try again"))] * len(batch)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from ember import failpoints, outbox, subjects, volume_tasks, writer
-from ember.bus import Delivery
+from ember.bus import Delivery, Retry
 from ember.config import Settings
 from ember.entrypoints import TaskHandlers, task
 from ember.errors import ResourceExhausted
@@ -52,12 +52,23 @@ class SchedulerTasks(TaskHandlers):
         failpoints.hit("scheduler.before_ack")
         return True
 
+    def _unless_silent(self, pools: list, delivery: Delivery) -> None:
+        """Raises Retry when none of `pools` has reported lately, unless this
+        delivery is the task's last. A scheduler sees that when every storage
+        host is down, but also while the bus elects new leaders or its mirror
+        of the reports catches up (a NATS host lost): a later delivery tells
+        the two apart, where failing now would fail volumes that hosts in
+        good health could have made."""
+        if pools and not delivery.final and all(self.view.is_stale(pool) for pool in pools):
+            raise Retry("no pool has reported within the service-down window; waiting for reports")
+
     @task("extend")
     async def extend(self, delivery: Delivery) -> None:
         """Cinder sends extends through the scheduler too: the volume's own
         pool must have room for the added size."""
         p = delivery.payload
         pools = [pool for pool in self.view.all_pools() if pool.name == p["pool"]]
+        self._unless_silent(pools, delivery)
         decision = place(pools, Request(p["size_gb"]), policy(self.settings))
         if decision.chosen is None:
             reason = decision.reason() if pools else f"pool {p['pool']} has not reported its capacity"
@@ -74,7 +85,9 @@ class SchedulerTasks(TaskHandlers):
         if len(p["tried"]) >= self.settings.scheduler_max_attempts:
             await self._fail(p, f"gave up after {len(p['tried'])} attempts: " + "; ".join(earlier))
             return
-        decision = place(self.view.all_pools(), request_of(p), policy(self.settings))
+        pools = self.view.all_pools()
+        self._unless_silent(pools, delivery)
+        decision = place(pools, request_of(p), policy(self.settings))
         if decision.chosen is None:
             await self._fail(p, "; ".join(earlier + [decision.reason()]))
             return

@@ -1,9 +1,12 @@
 """Fixtures of the integration and e2e tests: Embers to test against, each
 test running once on SQLite and once on PostgreSQL (CI requires both)."""
 
+import subprocess
+import sys
+
 import pytest
 
-from tests import prerequisites
+from tests import nbd, prerequisites, qemu
 from tests.harness import SQLITE, Cluster, running
 from tests.postgres import Postgres, binaries
 
@@ -49,3 +52,17 @@ def fresh_cluster(tmp_path, db_backend):
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def guest_image(tmp_path_factory):
+    """A compute host's data directory holding the guest image, built once a
+    session for every test that boots a guest (here and on the multi-host bed)."""
+    nbd.require_tools()
+    qemu.require_tools()
+    path = tmp_path_factory.mktemp("compute")
+    built = subprocess.run([sys.executable, "-m", "cli", "instance", "image", "--data-dir", str(path)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    assert "building the guest image" in built.stderr and "linux-image-" in built.stdout
+    return path

@@ -43,7 +43,7 @@ class VolumeService:
         self.exports = Exports(settings.host, self.backends, nbd)
         self.keeper = AttachmentKeeper(settings.host, self.exports, runtime.bus, settings.attachment_reserve_timeout,
                                        settings.export_retry_max)
-        self.registry_extra = {"host": settings.host}
+        self.registry_extra = {"nbd": nbd.advertise}
         attachments = AttachmentApi(settings.host, runtime.bus, runtime.secret, self.exports, self.keeper)
         self.api = VolumeApi(settings, runtime.bus, runtime.secret, self.known_zones, attachments)
         self.types = VolumeTypeApi(runtime.secret)

@@ -26,31 +26,37 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/status.proto\x12\x08\x65mber.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\xe0\x01\n\x06Status\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\tinstances\x18\x02 \x03(\x0b\x32\x19.ember.v1.ServiceInstance\x12\"\n\x04nats\x18\x03 \x01(\x0b\x32\x14.ember.v1.NatsStatus\x12*\n\x08\x64\x61tabase\x18\x04 \x01(\x0b\x32\x18.ember.v1.DatabaseStatus\x12.\n\x0e\x66\x61iled_exports\x18\x05 \x03(\x0b\x32\x16.ember.v1.FailedExport\"\x96\x01\n\x0c\x46\x61iledExport\x12\x15\n\rattachment_id\x18\x01 \x01(\t\x12\x11\n\tvolume_id\x18\x02 \x01(\t\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12)\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x01\n\x0fServiceInstance\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\x17\n\x0fmetrics_address\x18\x05 \x01(\t\x12(\n\x06health\x18\x06 \x01(\x0e\x32\x18.ember.v1.InstanceHealth\x12\x30\n\rheartbeat_age\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\"\xab\x01\n\nNatsStatus\x12\x11\n\tconnected\x18\x01 \x01(\x08\x12\x12\n\nserver_url\x18\x02 \x01(\t\x12\x16\n\x0eserver_version\x18\x03 \x01(\t\x12&\n\x03rtt\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\'\n\x07streams\x18\x05 \x03(\x0b\x32\x16.ember.v1.StreamStatus\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"|\n\x0cStreamStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08messages\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x10\n\x08replicas\x18\x04 \x01(\x05\x12+\n\tconsumers\x18\x05 \x03(\x0b\x32\x18.ember.v1.ConsumerStatus\"W\n\x0e\x43onsumerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07pending\x18\x02 \x01(\x04\x12\x11\n\tin_flight\x18\x03 \x01(\x04\x12\x13\n\x0bredelivered\x18\x04 \x01(\x04\"|\n\x0e\x44\x61tabaseStatus\x12\x11\n\treachable\x18\x01 \x01(\x08\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x65rror\x18\x05 \x01(\t*\x90\x01\n\x0eInstanceHealth\x12\x1f\n\x1bINSTANCE_HEALTH_UNSPECIFIED\x10\x00\x12\x1b\n\x17INSTANCE_HEALTH_SERVING\x10\x01\x12\x1f\n\x1bINSTANCE_HEALTH_NOT_SERVING\x10\x02\x12\x1f\n\x1bINSTANCE_HEALTH_UNREACHABLE\x10\x03\x32J\n\rStatusService\x12\x39\n\tGetStatus\x12\x1a.ember.v1.GetStatusRequest\x1a\x10.ember.v1.Statusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/status.proto\x12\x08\x65mber.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\xff\x01\n\x06Status\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\tinstances\x18\x02 \x03(\x0b\x32\x19.ember.v1.ServiceInstance\x12\"\n\x04nats\x18\x03 \x01(\x0b\x32\x14.ember.v1.NatsStatus\x12*\n\x08\x64\x61tabase\x18\x04 \x01(\x0b\x32\x18.ember.v1.DatabaseStatus\x12.\n\x0e\x66\x61iled_exports\x18\x05 \x03(\x0b\x32\x16.ember.v1.FailedExport\x12\x1d\n\x05hosts\x18\x06 \x03(\x0b\x32\x0e.ember.v1.Host\"\xbc\x01\n\x04Host\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1a\n\x12\x61vailability_zones\x18\x02 \x03(\t\x12\r\n\x05pools\x18\x03 \x03(\t\x12\'\n\x08services\x18\x04 \x03(\x0b\x32\x15.ember.v1.HostService\x12.\n\nlast_heard\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05state\x18\x06 \x01(\x0e\x32\x13.ember.v1.HostState\"r\n\x0bHostService\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x17\n\x0fmetrics_address\x18\x04 \x01(\t\x12\x13\n\x0bnbd_address\x18\x05 \x01(\t\"\x96\x01\n\x0c\x46\x61iledExport\x12\x15\n\rattachment_id\x18\x01 \x01(\t\x12\x11\n\tvolume_id\x18\x02 \x01(\t\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12)\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x01\n\x0fServiceInstance\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\x17\n\x0fmetrics_address\x18\x05 \x01(\t\x12(\n\x06health\x18\x06 \x01(\x0e\x32\x18.ember.v1.InstanceHealth\x12\x30\n\rheartbeat_age\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\"\xab\x01\n\nNatsStatus\x12\x11\n\tconnected\x18\x01 \x01(\x08\x12\x12\n\nserver_url\x18\x02 \x01(\t\x12\x16\n\x0eserver_version\x18\x03 \x01(\t\x12&\n\x03rtt\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\'\n\x07streams\x18\x05 \x03(\x0b\x32\x16.ember.v1.StreamStatus\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"|\n\x0cStreamStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08messages\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x10\n\x08replicas\x18\x04 \x01(\x05\x12+\n\tconsumers\x18\x05 \x03(\x0b\x32\x18.ember.v1.ConsumerStatus\"W\n\x0e\x43onsumerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07pending\x18\x02 \x01(\x04\x12\x11\n\tin_flight\x18\x03 \x01(\x04\x12\x13\n\x0bredelivered\x18\x04 \x01(\x04\"|\n\x0e\x44\x61tabaseStatus\x12\x11\n\treachable\x18\x01 \x01(\x08\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x65rror\x18\x05 \x01(\t*O\n\tHostState\x12\x1a\n\x16HOST_STATE_UNSPECIFIED\x10\x00\x12\x11\n\rHOST_STATE_UP\x10\x01\x12\x13\n\x0fHOST_STATE_DOWN\x10\x02*\x90\x01\n\x0eInstanceHealth\x12\x1f\n\x1bINSTANCE_HEALTH_UNSPECIFIED\x10\x00\x12\x1b\n\x17INSTANCE_HEALTH_SERVING\x10\x01\x12\x1f\n\x1bINSTANCE_HEALTH_NOT_SERVING\x10\x02\x12\x1f\n\x1bINSTANCE_HEALTH_UNREACHABLE\x10\x03\x32J\n\rStatusService\x12\x39\n\tGetStatus\x12\x1a.ember.v1.GetStatusRequest\x1a\x10.ember.v1.Statusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ember.v1.status_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INSTANCEHEALTH']._serialized_start=1238
-  _globals['_INSTANCEHEALTH']._serialized_end=1382
+  _globals['_HOSTSTATE']._serialized_start=1575
+  _globals['_HOSTSTATE']._serialized_end=1654
+  _globals['_INSTANCEHEALTH']._serialized_start=1657
+  _globals['_INSTANCEHEALTH']._serialized_end=1801
   _globals['_GETSTATUSREQUEST']._serialized_start=100
   _globals['_GETSTATUSREQUEST']._serialized_end=118
   _globals['_STATUS']._serialized_start=121
-  _globals['_STATUS']._serialized_end=345
-  _globals['_FAILEDEXPORT']._serialized_start=348
-  _globals['_FAILEDEXPORT']._serialized_end=498
-  _globals['_SERVICEINSTANCE']._serialized_start=501
-  _globals['_SERVICEINSTANCE']._serialized_end=720
-  _globals['_NATSSTATUS']._serialized_start=723
-  _globals['_NATSSTATUS']._serialized_end=894
-  _globals['_STREAMSTATUS']._serialized_start=896
-  _globals['_STREAMSTATUS']._serialized_end=1020
-  _globals['_CONSUMERSTATUS']._serialized_start=1022
-  _globals['_CONSUMERSTATUS']._serialized_end=1109
-  _globals['_DATABASESTATUS']._serialized_start=1111
-  _globals['_DATABASESTATUS']._serialized_end=1235
-  _globals['_STATUSSERVICE']._serialized_start=1384
-  _globals['_STATUSSERVICE']._serialized_end=1458
+  _globals['_STATUS']._serialized_end=376
+  _globals['_HOST']._serialized_start=379
+  _globals['_HOST']._serialized_end=567
+  _globals['_HOSTSERVICE']._serialized_start=569
+  _globals['_HOSTSERVICE']._serialized_end=683
+  _globals['_FAILEDEXPORT']._serialized_start=686
+  _globals['_FAILEDEXPORT']._serialized_end=836
+  _globals['_SERVICEINSTANCE']._serialized_start=839
+  _globals['_SERVICEINSTANCE']._serialized_end=1058
+  _globals['_NATSSTATUS']._serialized_start=1061
+  _globals['_NATSSTATUS']._serialized_end=1232
+  _globals['_STREAMSTATUS']._serialized_start=1234
+  _globals['_STREAMSTATUS']._serialized_end=1358
+  _globals['_CONSUMERSTATUS']._serialized_start=1360
+  _globals['_CONSUMERSTATUS']._serialized_end=1447
+  _globals['_DATABASESTATUS']._serialized_start=1449
+  _globals['_DATABASESTATUS']._serialized_end=1573
+  _globals['_STATUSSERVICE']._serialized_start=1803
+  _globals['_STATUSSERVICE']._serialized_end=1877
 # @@protoc_insertion_point(module_scope)

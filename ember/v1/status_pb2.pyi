@@ -11,12 +11,21 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class HostState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HOST_STATE_UNSPECIFIED: _ClassVar[HostState]
+    HOST_STATE_UP: _ClassVar[HostState]
+    HOST_STATE_DOWN: _ClassVar[HostState]
+
 class InstanceHealth(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INSTANCE_HEALTH_UNSPECIFIED: _ClassVar[InstanceHealth]
     INSTANCE_HEALTH_SERVING: _ClassVar[InstanceHealth]
     INSTANCE_HEALTH_NOT_SERVING: _ClassVar[InstanceHealth]
     INSTANCE_HEALTH_UNREACHABLE: _ClassVar[InstanceHealth]
+HOST_STATE_UNSPECIFIED: HostState
+HOST_STATE_UP: HostState
+HOST_STATE_DOWN: HostState
 INSTANCE_HEALTH_UNSPECIFIED: InstanceHealth
 INSTANCE_HEALTH_SERVING: InstanceHealth
 INSTANCE_HEALTH_NOT_SERVING: InstanceHealth
@@ -27,18 +36,50 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Status(_message.Message):
-    __slots__ = ("time", "instances", "nats", "database", "failed_exports")
+    __slots__ = ("time", "instances", "nats", "database", "failed_exports", "hosts")
     TIME_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
     NATS_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     FAILED_EXPORTS_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
     time: _timestamp_pb2.Timestamp
     instances: _containers.RepeatedCompositeFieldContainer[ServiceInstance]
     nats: NatsStatus
     database: DatabaseStatus
     failed_exports: _containers.RepeatedCompositeFieldContainer[FailedExport]
-    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instances: _Optional[_Iterable[_Union[ServiceInstance, _Mapping]]] = ..., nats: _Optional[_Union[NatsStatus, _Mapping]] = ..., database: _Optional[_Union[DatabaseStatus, _Mapping]] = ..., failed_exports: _Optional[_Iterable[_Union[FailedExport, _Mapping]]] = ...) -> None: ...
+    hosts: _containers.RepeatedCompositeFieldContainer[Host]
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instances: _Optional[_Iterable[_Union[ServiceInstance, _Mapping]]] = ..., nats: _Optional[_Union[NatsStatus, _Mapping]] = ..., database: _Optional[_Union[DatabaseStatus, _Mapping]] = ..., failed_exports: _Optional[_Iterable[_Union[FailedExport, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ...) -> None: ...
+
+class Host(_message.Message):
+    __slots__ = ("name", "availability_zones", "pools", "services", "last_heard", "state")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_ZONES_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    LAST_HEARD_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    availability_zones: _containers.RepeatedScalarFieldContainer[str]
+    pools: _containers.RepeatedScalarFieldContainer[str]
+    services: _containers.RepeatedCompositeFieldContainer[HostService]
+    last_heard: _timestamp_pb2.Timestamp
+    state: HostState
+    def __init__(self, name: _Optional[str] = ..., availability_zones: _Optional[_Iterable[str]] = ..., pools: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[HostService, _Mapping]]] = ..., last_heard: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HostState, str]] = ...) -> None: ...
+
+class HostService(_message.Message):
+    __slots__ = ("service", "instance_id", "address", "metrics_address", "nbd_address")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    NBD_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    instance_id: str
+    address: str
+    metrics_address: str
+    nbd_address: str
+    def __init__(self, service: _Optional[str] = ..., instance_id: _Optional[str] = ..., address: _Optional[str] = ..., metrics_address: _Optional[str] = ..., nbd_address: _Optional[str] = ...) -> None: ...
 
 class FailedExport(_message.Message):
     __slots__ = ("attachment_id", "volume_id", "instance_id", "host", "reason", "since")

@@ -50,8 +50,9 @@ class StatusServiceServicer:
 
     def GetStatus(self, request, context):
         """Admin only: every registered service instance and whether it answers
-        its health check, the NATS connection and JetStream streams with their
-        task queues, and the database.
+        its health check, every host with its services and whether it is down,
+        the NATS connection and JetStream streams with their task queues, and
+        the database.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

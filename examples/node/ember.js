@@ -4,12 +4,21 @@
 //
 //   EMBER_URL=127.0.0.1:8776 EMBER_TOKEN=$(ember token create --project demo) node ember.js
 //
+// EMBER_URL may list several gateways, separated by commas. gRPC itself then
+// moves on from one that cannot be reached: each client's channel holds them
+// all, round_robin sends each call to a gateway it is connected to and leaves
+// out those it cannot connect to, and a retryPolicy sends a call that ended
+// UNAVAILABLE again (to the next gateway), but only the calls in
+// SAFE_TO_REPEAT: reads, and the changes this example sends with a
+// request_id. A change sent twice without one could be done twice.
+//
 // EMBER_HOST names this compute host; it must be the volume's storage host,
 // as the example uses the "local" transport (the file itself). Prints one
 // JSON line with what it did; exits 1 with the gRPC status on failure.
 "use strict";
 
 const crypto = require("node:crypto");
+const dns = require("node:dns/promises");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -21,6 +30,42 @@ const googleProtos = require("google-proto-files");
 
 const PROTOS = process.env.EMBER_PROTOS || path.resolve(__dirname, "..", "..", "protos");
 const DATA_BYTES = 1024 * 1024;
+
+const SAFE_TO_REPEAT = [
+  ["ember.v1.VolumeService", "GetVolume"],
+  ["google.longrunning.Operations", "WaitOperation"],
+  // Ember answers a repeated request_id with what the first call did.
+  ["ember.v1.VolumeService", "CreateVolume"],
+  ["ember.v1.VolumeService", "CreateAttachment"],
+  ["ember.v1.BackupService", "CreateBackup"],
+  ["ember.v1.BackupService", "RestoreBackup"],
+].map(([service, method]) => ({ service, method }));
+const SERVICE_CONFIG = {
+  loadBalancingConfig: [{ round_robin: {} }],
+  methodConfig: [{
+    name: SAFE_TO_REPEAT,
+    retryPolicy: {
+      maxAttempts: 4,
+      initialBackoff: "0.2s",
+      maxBackoff: "2s",
+      backoffMultiplier: 2,
+      retryableStatusCodes: ["UNAVAILABLE"],
+    },
+  }],
+};
+
+// One gRPC target for every gateway in EMBER_URL. A list of addresses is an
+// "ipv4:" target, which takes IP addresses only: host names are looked up
+// here, once (IPv6 gateways would need an "ipv6:[addr]:port,..." target).
+async function target(gateways) {
+  if (gateways.length === 1) return gateways[0];
+  const found = await Promise.all(gateways.map(async (gateway) => {
+    const port = gateway.slice(gateway.lastIndexOf(":") + 1);
+    const { address } = await dns.lookup(gateway.slice(0, gateway.lastIndexOf(":")), { family: 4 });
+    return `${address}:${port}`;
+  }));
+  return `ipv4:${found.join(",")}`;
+}
 
 function load() {
   const files = ["volume.proto", "backup.proto"].map((f) => path.join(PROTOS, "ember", "v1", f));
@@ -36,8 +81,8 @@ function load() {
 }
 
 // Each stub method as a promise that carries the bearer token.
-function client(Service, address, credentials, token) {
-  const stub = new Service(address, credentials);
+function client(Service, address, credentials, token, options) {
+  const stub = new Service(address, credentials, options);
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${token}`);
   const calls = {};
@@ -49,14 +94,22 @@ function client(Service, address, credentials, token) {
 }
 
 class Ember {
-  constructor(address, token) {
+  constructor(gateways, address, token) {
     const { definition, api } = load();
-    const credentials = process.env.EMBER_TLS_CA
-      ? grpc.credentials.createSsl(fs.readFileSync(process.env.EMBER_TLS_CA))
-      : grpc.credentials.createInsecure();
-    this.volumes = client(api.ember.v1.VolumeService, address, credentials, token);
-    this.backups = client(api.ember.v1.BackupService, address, credentials, token);
-    this.operations = client(api.google.longrunning.Operations, address, credentials, token);
+    const options = { "grpc.service_config": JSON.stringify(SERVICE_CONFIG) };
+    let credentials = grpc.credentials.createInsecure();
+    if (process.env.EMBER_TLS_CA) {
+      credentials = grpc.credentials.createSsl(fs.readFileSync(process.env.EMBER_TLS_CA));
+    }
+    if (process.env.EMBER_TLS_CA && gateways.length > 1) {
+      // One channel checks every gateway's certificate against one name: the
+      // first gateway's host, unless EMBER_TLS_NAME names the one they share.
+      const first = gateways[0];
+      options["grpc.default_authority"] = process.env.EMBER_TLS_NAME || first.slice(0, first.lastIndexOf(":"));
+    }
+    this.volumes = client(api.ember.v1.VolumeService, address, credentials, token, options);
+    this.backups = client(api.ember.v1.BackupService, address, credentials, token, options);
+    this.operations = client(api.google.longrunning.Operations, address, credentials, token, options);
     // An operation's response is an Any: decode it as the RPC that returns that type would.
     this.decoders = {
       "ember.v1.Volume": definition["ember.v1.VolumeService"].GetVolume.responseDeserialize,
@@ -89,6 +142,7 @@ class Ember {
       volume_id: volumeId,
       instance_id: "node-example",
       connector: { host, transports: ["local"] },
+      request_id: crypto.randomUUID(),
     });
     try {
       await this.volumes.CompleteAttachment({ attachment_id: attachment.id });
@@ -106,10 +160,13 @@ function sha256(buffer) {
 async function main() {
   const token = process.env.EMBER_TOKEN;
   if (!token) throw new Error("set EMBER_TOKEN (ember token create --project demo)");
-  const ember = new Ember(process.env.EMBER_URL || "127.0.0.1:8776", token);
+  const gateways = (process.env.EMBER_URL || "127.0.0.1:8776").split(",").map((g) => g.trim()).filter(Boolean);
+  const ember = new Ember(gateways, await target(gateways), token);
   const host = process.env.EMBER_HOST || os.hostname();
 
-  const volume = await ember.done(await ember.volumes.CreateVolume({ size_gb: 1, name: "from-node" }));
+  const volume = await ember.done(
+    await ember.volumes.CreateVolume({ size_gb: 1, name: "from-node", request_id: crypto.randomUUID() }),
+  );
   const written = crypto.randomBytes(DATA_BYTES);
   await ember.withAttached(volume.id, host, async (device) => {
     const fd = fs.openSync(device, "r+");
@@ -121,9 +178,13 @@ async function main() {
     }
   });
 
-  const backup = await ember.done(await ember.backups.CreateBackup({ volume_id: volume.id, name: "node-backup" }));
+  const backup = await ember.done(await ember.backups.CreateBackup({
+    volume_id: volume.id, name: "node-backup", request_id: crypto.randomUUID(),
+  }));
   const restored = await ember.done(
-    await ember.backups.RestoreBackup({ backup_id: backup.id, name: "restored-by-node" }),
+    await ember.backups.RestoreBackup({
+      backup_id: backup.id, name: "restored-by-node", request_id: crypto.randomUUID(),
+    }),
   );
   const read = await ember.withAttached(restored.id, host, async (device) => {
     const buffer = Buffer.alloc(DATA_BYTES);

@@ -24,22 +24,11 @@ from ember.v1 import (
     attachment_pb2, backup_pb2, quota_pb2, snapshot_pb2, status_pb2, status_pb2_grpc, volume_pb2,
 )
 from tests.harness import Cluster
+from tests.settling import SETTLE, list_all, settled, wait_for
 
 MIB = 1024 * 1024
-SETTLE = 60.0
 MODULES = ("scheduler", "volume", "backup", "api_gateway")
 LOCAL = attachment_pb2.Connector(host="host-a", transports=["local"])
-STABLE = {
-    "volume": {volume_pb2.VOLUME_STATUS_AVAILABLE, volume_pb2.VOLUME_STATUS_IN_USE, volume_pb2.VOLUME_STATUS_ERROR,
-               volume_pb2.VOLUME_STATUS_ERROR_DELETING, volume_pb2.VOLUME_STATUS_ERROR_EXTENDING,
-               volume_pb2.VOLUME_STATUS_ERROR_RESTORING},
-    "snapshot": {snapshot_pb2.SNAPSHOT_STATUS_AVAILABLE, snapshot_pb2.SNAPSHOT_STATUS_ERROR,
-                 snapshot_pb2.SNAPSHOT_STATUS_ERROR_DELETING},
-    "backup": {backup_pb2.BACKUP_STATUS_AVAILABLE, backup_pb2.BACKUP_STATUS_ERROR,
-               backup_pb2.BACKUP_STATUS_ERROR_DELETING},
-}
-
-
 class Matrix:
     """An Ember whose processes the rows kill and restart; the gateway keeps
     its port so that clients reconnect to the restarted one."""
@@ -314,37 +303,6 @@ ROWS = [
     Row("backup", "nats-server", "after the call", available_volume, act_backup, check_backup),
     Row("restore", "backup", "backup.restore.after_write", backed_up_volume, act_restore, check_restore),
 ]
-
-
-def list_all(client) -> dict[str, list]:
-    return {
-        "volume": list(client.call(client.volumes.ListVolumes, volume_pb2.ListVolumesRequest(page_size=1000)).volumes),
-        "snapshot": list(client.call(client.snapshots.ListSnapshots,
-                                     snapshot_pb2.ListSnapshotsRequest(page_size=1000)).snapshots),
-        "backup": list(client.call(client.backups.ListBackups, backup_pb2.ListBackupsRequest(page_size=1000)).backups),
-    }
-
-
-def wait_for(read, done, timeout: float = SETTLE):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = read()
-            if done(value):
-                return value
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE:
-                raise
-            value = error
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not settled within {timeout:.0f}s: {value}")
-        time.sleep(0.2)
-
-
-def settled(client) -> dict[str, list]:
-    """Every resource of the project in a stable status."""
-    return wait_for(lambda: list_all(client), lambda found: all(
-        r.status in STABLE[kind] for kind, rows in found.items() for r in rows))
 
 
 def assert_consistent(m: Matrix, client) -> None:

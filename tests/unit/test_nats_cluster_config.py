@@ -22,7 +22,8 @@ def test_every_node_gets_its_name_store_and_routes_and_nats_server_accepts_it(tm
     cluster_ports = [6301, 6302, 6303]
     for index, port in enumerate([4301, 4302, 4303]):
         store = tmp_path / f"node-{index + 1}"
-        conf = launcher.nats_node_conf(index, port, cluster_ports[index], cluster_ports, store)
+        routes = [f"127.0.0.1:{p}" for p in cluster_ports]
+        conf = launcher.nats_node_conf(index, f"127.0.0.1:{port}", f"127.0.0.1:{cluster_ports[index]}", routes, store)
         assert f'server_name: "nats-{index + 1}"' in conf and f'listen: "127.0.0.1:{port}"' in conf
         assert "sync_interval: always" in conf and str(store) in conf
         assert all(f"nats-route://127.0.0.1:{p}" in conf for p in cluster_ports)
