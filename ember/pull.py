@@ -59,9 +59,13 @@ class Puller:
         tasks: list[Msg] = []
         deadline = time.monotonic() + wait
         while len(tasks) < batch:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a
+            # cancellation that arrives as the reply does, and stopping
+            # would then wait out the whole pull.
             try:
-                msg = await asyncio.wait_for(self.replies.get(), max(deadline - time.monotonic(), 0))
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                    msg = await self.replies.get()
+            except TimeoutError:
                 break
             status = msg.headers.get(api.Header.STATUS) if msg.headers else None
             if not status:

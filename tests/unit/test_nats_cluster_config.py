@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import nats.js.errors
 import pytest
-from nats.js.api import StreamConfig, StreamInfo
+from nats.js.api import Header, StatusCode, StreamConfig, StreamInfo
 
 from ember import bus, kv, launcher
 
@@ -208,14 +208,27 @@ class SlowJetStream:
     async def pull_subscribe(self, subject, durable, stream, config):
         return self
 
-    async def fetch(self, batch, timeout):
+
+class SlowServer:
+    """Answers every pull with "no messages", after a while in which it
+    swallows a cancellation, as Python 3.11's wait_for can."""
+
+    is_closed = True
+    jetstream = SlowJetStream
+
+    def new_inbox(self) -> str:
+        return "_INBOX.test"
+
+    async def subscribe(self, subject, cb):
+        self.deliver = cb
+
+    async def publish(self, subject, payload, reply=""):
         await swallow_cancellation(0.2)
-        return []
+        await self.deliver(SimpleNamespace(headers={Header.STATUS: StatusCode.NO_MESSAGES}))
 
 
 async def test_a_consumer_stops_even_when_its_cancellation_is_lost():
-    nc = SimpleNamespace(jetstream=SlowJetStream, is_closed=True)
-    consumer = bus.Bus(nc)
+    consumer = bus.Bus(SlowServer())
     await consumer.consume("s", "d", handler=None, ack_wait=1, max_deliver=1)
     await asyncio.sleep(0.05)
     await asyncio.wait_for(consumer.close(), 2)
