@@ -17,19 +17,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import nats
 import nats.errors
-from google.longrunning import operations_pb2
 
 from ember import subjects
 from ember.v1 import volume_pb2
 from tests.harness import Cluster
+from tests.multihost import bursts
 
 BURST = 40
 KILL_AFTER = 10
@@ -71,29 +68,6 @@ def wait_until_replicated(cluster: Cluster, timeout: float = SETTLE) -> dict:
         time.sleep(0.5)
 
 
-def burst_while_killing(cluster: Cluster, client, victim: int) -> dict[str, grpc.StatusCode | operations_pb2.Operation]:
-    """BURST creates at once, each named; kills node `victim` once KILL_AFTER
-    of them have answered, while the rest are in flight. Returns each
-    name's Operation, or the status code it was refused with."""
-    answered = threading.Semaphore(0)
-
-    def create(name: str):
-        try:
-            return client.create(1, name=name, request_id=str(uuid.uuid4()))
-        except grpc.RpcError as error:
-            return error.code()
-        finally:
-            answered.release()
-
-    names = [f"burst-{i}" for i in range(BURST)]
-    with ThreadPoolExecutor(BURST) as pool:
-        futures = [pool.submit(create, name) for name in names]
-        for _ in range(KILL_AFTER):
-            answered.acquire()
-        cluster.nats_nodes[victim].kill()
-        return {name: future.result() for name, future in zip(names, futures)}
-
-
 def test_killing_the_task_stream_leader_mid_burst_loses_no_create(tmp_path):
     cluster = Cluster(tmp_path)
     try:
@@ -107,10 +81,12 @@ def test_killing_the_task_stream_leader_mid_burst_loses_no_create(tmp_path):
         leader = infos[subjects.TASKS_STREAM].cluster.leader
         victim = [node.name for node in cluster.nats_nodes].index(leader)
         client = cluster.client("nats-cluster")
-        results = burst_while_killing(cluster, client, victim)
+        # BURST named creates at once; node `victim` is killed once KILL_AFTER
+        # of them have answered, while the rest are in flight.
+        results = bursts.burst(client, BURST, "burst", cluster.nats_nodes[victim].kill, KILL_AFTER)
         cluster.restart_nats_node(victim)
 
-        refused = {name: code for name, code in results.items() if isinstance(code, grpc.StatusCode)}
+        refused = {name: o.code() for name, o in results.items() if isinstance(o, grpc.RpcError)}
         assert set(refused.values()) <= {grpc.StatusCode.UNAVAILABLE}, refused
         accepted = {name: op for name, op in results.items() if name not in refused}
         for name, op in accepted.items():

@@ -1,6 +1,6 @@
-"""Bursts of named creates for the multi-host fault tests: all sent at once
-from compute-1, a fault struck once some have been answered, and what each
-create came to (its Operation, or the status code it was refused with)."""
+"""Bursts of named creates for the fault tests (those across hosts, and the
+NATS cluster's on loopback): all sent at once, a fault struck once some have
+been answered, and what each create came to (its Operation, or its error)."""
 
 from __future__ import annotations
 
