@@ -14,7 +14,6 @@ from ember.periodic import Periodic
 from ember.runtime import Runtime
 from ember.v1 import backup_pb2, quota_pb2, scheduler_pb2, snapshot_pb2, status_pb2_grpc, volume_pb2, volume_type_pb2
 from ember.directory import Directory
-from ember.internal_client import InternalClient
 from api_gateway.operations import Completions, OperationsApi
 from api_gateway.parsing import ParsedInCall, add_parsed_in_call
 from api_gateway.proxy import PUBLIC_SERVICES, ROUTES, Proxy
@@ -33,7 +32,9 @@ class GatewayService:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.directory = Directory(runtime.settings.registry_ttl)
-        self.internal = InternalClient(self.directory, runtime.secret, runtime.settings.max_message_bytes)
+        self.internal = runtime.internal_client(self.directory)
+        # Other gateways' status checks must know how this one's public port speaks.
+        self.registry_extra = {"public_tls": bool(runtime.settings.public_tls_cert)}
         self.completions = Completions()
         self.operations = OperationsApi(self.completions, runtime.secret)
         self.status = StatusApi(self.internal, runtime.bus, runtime.database,

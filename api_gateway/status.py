@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ember import config, kv, messages, subjects
 from ember.db import Attachment
-from ember.internal_client import InternalClient
+from ember.internal_client import InternalClient, open_channel
 from ember.errors import PermissionDenied
 from ember.grpc_server import current_identity
 from ember.v1 import status_pb2, status_pb2_grpc
@@ -58,6 +58,8 @@ class StatusApi(status_pb2_grpc.StatusServiceServicer):
         self.database_url, self.registry_ttl, self.service_down_after = database_url, registry_ttl, service_down_after
         # The pools' capacity reports: they name storage hosts whose services are gone.
         self.reports: kv.KvMirror | None = None
+        # Gateways' public ports, which speak plaintext or public TLS, not the internal CA's mutual TLS.
+        self._public: dict[str, grpc.aio.Channel] = {}
 
     async def start(self, js) -> None:
         self.reports = kv.KvMirror(await kv.open_bucket(js, subjects.CAPABILITIES_BUCKET, ttl=None))
@@ -66,6 +68,21 @@ class StatusApi(status_pb2_grpc.StatusServiceServicer):
     async def stop(self) -> None:
         if self.reports:
             await self.reports.stop()
+        for channel in self._public.values():
+            await channel.close()
+
+    def _channel(self, entry: dict) -> grpc.aio.Channel:
+        """The channel a health check of the registered `entry` goes over: a
+        gateway's public port speaks TLS (trusting the usual roots, or
+        $GRPC_DEFAULT_SSL_ROOTS_FILE_PATH) when it registered so, else plaintext."""
+        address = entry.get("address", "")
+        if entry.get("service") != "gateway":
+            return self.internal.channel(address)
+        channel = self._public.get(address)
+        if channel is None:
+            credentials = grpc.ssl_channel_credentials() if entry.get("public_tls") else None
+            channel = self._public[address] = open_channel(address, self.internal.max_message_bytes, credentials)
+        return channel
 
     async def GetStatus(self, request, context) -> status_pb2.Status:
         if not current_identity().is_admin:
@@ -94,7 +111,7 @@ class StatusApi(status_pb2_grpc.StatusServiceServicer):
             address=entry.get("address", ""), metrics_address=entry.get("metrics", ""),
             heartbeat_age=_duration(max(time.time() - entry.get("ts", 0), 0)),
         )
-        stub = health_pb2_grpc.HealthStub(self.internal.channel(instance.address))
+        stub = health_pb2_grpc.HealthStub(self._channel(entry))
         try:
             answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=HEALTH_TIMEOUT)
         except grpc.aio.AioRpcError as error:

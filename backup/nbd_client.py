@@ -5,7 +5,8 @@ Calls run without the GIL, so reading overlaps hashing and compressing.
 Reads and writes keep several requests in flight: with one at a time, each
 request waits out a whole round trip (the server's read, its copy into the
 socket, the copy out of it) before the next leaves (docs/benchmarks.md,
-Profiles)."""
+Profiles). An export that requires TLS-PSK is given its key through a
+private file that lives only while the connection is made."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import collections
 import ctypes
 import ctypes.util
 from typing import Iterable, Iterator
+
+from ember import nbd_psk
 
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint64, ctypes.POINTER(ctypes.c_uint32),
@@ -25,6 +28,8 @@ ZERO = 2  # ... that reads as zeros
 
 # Requests in flight per connection: as many as QEMU's NBD client keeps.
 DEPTH = 16
+# nbd_set_tls: refuse to go on without TLS.
+LIBNBD_TLS_REQUIRE = 2
 
 
 class _ExtentCallback(ctypes.Structure):
@@ -55,6 +60,9 @@ def _library() -> ctypes.CDLL:
     for name in ("nbd_close",):
         getattr(lib, name).argtypes = [ctypes.c_void_p]
     lib.nbd_connect_uri.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.nbd_set_tls.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.nbd_set_tls_username.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.nbd_set_tls_psk_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.nbd_add_meta_context.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.nbd_get_size.argtypes = [ctypes.c_void_p]
     lib.nbd_pread.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint64, ctypes.c_uint32]
@@ -91,18 +99,37 @@ class NbdClient:
     that waits. A write overlapping one still in flight waits for it first,
     as the server may carry out requests in flight in any order."""
 
-    def __init__(self, uri: str, depth: int = DEPTH):
+    def __init__(self, uri: str, depth: int = DEPTH, psk: nbd_psk.Psk | None = None):
         self.depth = depth
         # (cookie, offset, length, what must live until the reply comes)
         self._writes: collections.deque = collections.deque()
         self._h = lib().nbd_create()
         if not self._h:
             raise NbdError(self._error())
-        self._check(lib().nbd_add_meta_context(self._h, b"base:allocation"))
-        self._check(lib().nbd_connect_uri(self._h, uri.encode()))
-        self.size = lib().nbd_get_size(self._h)
-        if self.size < 0:
-            raise NbdError(self._error())
+        try:
+            self._check(lib().nbd_add_meta_context(self._h, b"base:allocation"))
+            if psk is None:
+                self._check(lib().nbd_connect_uri(self._h, uri.encode()))
+            else:
+                self._connect_with(uri, psk)
+            self.size = lib().nbd_get_size(self._h)
+            if self.size < 0:
+                raise NbdError(self._error())
+        except NbdError:
+            self.close()
+            raise
+
+    def _connect_with(self, uri: str, psk: nbd_psk.Psk) -> None:
+        """TLS with this PSK or no connection; the TLS handshake reads the key
+        file, so it can go once connected. An nbds:// URI keeps these
+        settings; an nbd:// one would turn TLS off, so it is refused."""
+        if not uri.startswith("nbds"):
+            raise NbdError(f"{uri} is a plaintext URI but its export requires TLS")
+        with nbd_psk.private_file(psk) as path:
+            self._check(lib().nbd_set_tls(self._h, LIBNBD_TLS_REQUIRE))
+            self._check(lib().nbd_set_tls_username(self._h, psk.identity.encode()))
+            self._check(lib().nbd_set_tls_psk_file(self._h, str(path).encode()))
+            self._check(lib().nbd_connect_uri(self._h, uri.encode()))
 
     @staticmethod
     def _error() -> str:

@@ -13,7 +13,6 @@ from backup.repository import Repository
 from backup.tasks import BackupTasks
 from ember import metrics, startup, subjects
 from ember.directory import Directory
-from ember.internal_client import InternalClient
 from ember.lifecycle import Part, Step
 from ember.runtime import Runtime
 from ember.v1 import backup_pb2_grpc
@@ -34,7 +33,7 @@ class BackupService:
         self.runtime = runtime
         self.repo = Repository(repository_path(settings))
         self.directory = Directory(settings.registry_ttl)
-        self.internal = InternalClient(self.directory, runtime.secret, settings.max_message_bytes)
+        self.internal = runtime.internal_client(self.directory)
         self.hosts = VolumeHosts(self.internal, settings.host)
         self.api = BackupApi(settings, runtime.bus, runtime.secret, self.repo)
         self.registry_extra = {"repository": str(self.repo.root)}

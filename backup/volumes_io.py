@@ -11,6 +11,7 @@ import os
 from typing import Iterable, Iterator
 
 from backup.nbd_client import NbdClient
+from ember import nbd_psk
 
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
@@ -92,5 +93,6 @@ def open_volume(connection_info: dict, writable: bool = False):
     if kind == "local":
         return FileVolume(connection_info["data"]["device_path"], writable)
     if kind == "nbd":
-        return NbdVolume(connection_info["data"]["uri"])
+        data = connection_info["data"]
+        return NbdVolume(data["uri"], psk=nbd_psk.of(data))
     raise ValueError(f"cannot read a {kind!r} export")

@@ -36,6 +36,8 @@ from ember.v1 import (
 TARGET_P50_MS = 20.0
 TARGET_CREATES_PER_S = 200.0
 TARGET_CLIENTS = 32
+# Issue 18: mutual TLS inside may cost the create rate this share at most.
+TARGET_TLS_RATE_LOSS = 0.15
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 # For scale: Cinder's published create->available takes seconds.
 
@@ -225,6 +227,7 @@ def report(figures: dict) -> str:
             f"\ntarget >= {TARGET_CREATES_PER_S:g} creates/s at {TARGET_CLIENTS} clients: {met} "
             f"({rate / TARGET_CREATES_PER_S:.2f}x the target)"
         )
+    lines += tls_cost(figures)
     if figures["round_trips_ms"]:
         lines += ["", f"{'round trip':<24}  {'p50 ms':>7}  {'p95 ms':>7}  {'p99 ms':>7}"]
         for name, cuts in figures["round_trips_ms"].items():
@@ -235,20 +238,44 @@ def report(figures: dict) -> str:
 def measure_here(sequential: int = 200, seconds: float = 5.0, client_counts: tuple[int, ...] = (1, 8, 32),
                  trips: int = 30, address: str = "", token: str = "") -> dict:
     """The figures `report` prints, from the Ember at `address`, or from
-    one started here for the purpose."""
-    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
-        mesh = None
-        if not address:
-            mesh, token = local_ember(pathlib.Path(tmp))
-            address = mesh.gateway
-        try:
-            figures = asyncio.run(measure(address.split(","), token, sequential, seconds, list(client_counts), trips))
-        finally:
-            if mesh:
-                mesh.stop()
+    one started here for the purpose; then, for the latter, the same creates
+    from one with plaintext inside, which shows what mutual TLS costs."""
+    if address:
+        figures = asyncio.run(measure(address.split(","), token, sequential, seconds, list(client_counts), trips))
+    else:
+        figures = _measure_local(True, sequential, seconds, list(client_counts), trips)
+        figures["plaintext"] = _measure_local(False, sequential, seconds, [TARGET_CLIENTS], 0)
     figures["machine"] = machine()
     figures["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return figures
+
+
+def _measure_local(encrypted: bool, sequential: int, seconds: float, client_counts: list[int], trips: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
+        mesh, token = local_ember(pathlib.Path(tmp), encrypted=encrypted)
+        try:
+            return asyncio.run(measure(mesh.gateway.split(","), token, sequential, seconds, client_counts, trips))
+        finally:
+            mesh.stop()
+
+
+def tls_cost(figures: dict) -> list[str]:
+    """Mutual TLS against plaintext inside, from the same run."""
+    plain = figures.get("plaintext")
+    if not plain:
+        return []
+    tls_p50, plain_p50 = figures["sequential"]["latency_ms"]["p50"], plain["sequential"]["latency_ms"]["p50"]
+    rates = [{run["clients"]: run["creates_per_s"] for run in f["concurrent"]} for f in (figures, plain)]
+    lines = ["", "cost of mutual TLS inside (same run, plaintext Ember started after):",
+             f"  sequential create p50: {tls_p50:.1f} ms with TLS, {plain_p50:.1f} ms plaintext "
+             f"({tls_p50 / plain_p50:.2f}x)"]
+    if TARGET_CLIENTS in rates[0] and TARGET_CLIENTS in rates[1]:
+        loss = 1 - rates[0][TARGET_CLIENTS] / rates[1][TARGET_CLIENTS]
+        met = "met" if loss <= TARGET_TLS_RATE_LOSS else "MISSED"
+        lines.append(f"  creates/s at {TARGET_CLIENTS} clients: {rates[0][TARGET_CLIENTS]:.1f} with TLS, "
+                     f"{rates[1][TARGET_CLIENTS]:.1f} plaintext: {abs(loss):.1%} {'lost' if loss > 0 else 'gained'} "
+                     f"(target at most {TARGET_TLS_RATE_LOSS:.0%}: {met})")
+    return lines
 
 
 def save(figures: dict, out: pathlib.Path | None = None) -> pathlib.Path:

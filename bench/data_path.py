@@ -20,6 +20,7 @@ reading its share, one request in flight each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pathlib
 import statistics
@@ -27,15 +28,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Iterator
 
 import grpc
 
 from bench import jsonfile
 from bench.local import local_ember
+from ember import nbd_psk
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
 MIB = 1024 * 1024
 TARGET_RATIO = 0.8
+# Issue 18: TLS-PSK on the exports may cost reads with QUEUED requests in flight this share at most.
+TARGET_TLS_READ_LOSS = 0.25
 SEQUENTIAL = ["--request-size=1048576", "--no-extents"]
 # Requests in flight per connection: QEMU's NBD client keeps up to 16.
 QUEUED = 16
@@ -83,8 +88,8 @@ def _volumes(address: str, token: str):
     return channel, volume_pb2_grpc.VolumeServiceStub(channel), (("authorization", f"Bearer {token}"),)
 
 
-def attach_over_nbd(address: str, token: str, size_gb: int) -> tuple[str, str, str]:
-    """(volume id, attachment id, NBD URI) of a new volume attached over NBD."""
+def attach_over_nbd(address: str, token: str, size_gb: int) -> tuple[str, str, dict[str, str]]:
+    """(volume id, attachment id, connection data) of a new volume attached over NBD."""
     channel, stub, metadata = _volumes(address, token)
     from google.longrunning import operations_pb2, operations_pb2_grpc
     from google.protobuf import duration_pb2
@@ -102,7 +107,7 @@ def attach_over_nbd(address: str, token: str, size_gb: int) -> tuple[str, str, s
         metadata=metadata, timeout=60,
     )
     stub.CompleteAttachment(attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id), metadata=metadata)
-    return volume.id, attachment.id, attachment.connection_info.data["uri"]
+    return volume.id, attachment.id, dict(attachment.connection_info.data)
 
 
 def detach(address: str, token: str, attachment_id: str) -> None:
@@ -139,21 +144,37 @@ def write_source(path: pathlib.Path, size: int) -> None:
             f.write(block)
 
 
+@contextlib.contextmanager
+def attached(root: pathlib.Path, size_gb: int, encrypted: bool = True) -> Iterator[tuple[str, str]]:
+    """(volume file, export URI) of a new volume of an Ember started under
+    `root`, attached over NBD (with TLS-PSK unless not `encrypted`)."""
+    mesh, token = local_ember(root, encrypted=encrypted)
+    attachment_id = ""
+    try:
+        volume_id, attachment_id, data = attach_over_nbd(mesh.gateway, token, size_gb)
+        with nbd_psk.libnbd_uri_of(data) as uri:
+            yield str(root / "volumes" / "file" / "default" / f"volume-{volume_id}"), uri
+    finally:
+        try:
+            if attachment_id:
+                detach(mesh.gateway, token, attachment_id)
+        finally:
+            mesh.stop()
+
+
 def measure(size_gb: int = 1, runs: int = 5, readers: tuple[int, ...] = ()) -> dict:
     """The figures `report` prints; `readers` adds cold reads with that many
     connections (and as many nbdcopy threads) at once, each on its share of
-    the volume, NBD against direct."""
+    the volume, NBD against direct. Then, from an Ember whose exports take
+    plaintext, the same NBD writes and reads with QUEUED requests in flight:
+    what TLS-PSK costs."""
     size = size_gb * 1024 * MIB
     with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
         root = pathlib.Path(tmp)
         source = root / "source.bin"
         write_source(source, size)
-        mesh, token = local_ember(root / "ember")
-        attachment_id = ""
-        try:
-            volume_id, attachment_id, uri = attach_over_nbd(mesh.gateway, token, size_gb)
-            path = str(root / "ember" / "volumes" / "file" / "default" / f"volume-{volume_id}")
-            cold = drop_caches()
+        cold = drop_caches()
+        with attached(root / "ember", size_gb) as (path, uri):
             figures = {"size_mib": size // MIB, "runs": runs, "reads_cold": cold,
                        "depths": levels(size, runs, str(source), path, uri, cold)}
             figures.update(rates(size, runs, {"warm_read_direct": (path, "null:"), "warm_read_nbd": (uri, "null:")}))
@@ -165,16 +186,30 @@ def measure(size_gb: int = 1, runs: int = 5, readers: tuple[int, ...] = ()) -> d
                     size, runs, {"direct": (path, "null:"), "nbd": (uri, "null:")}, cold=cold, connections=count)
                 figures["readers"].append({"connections": count, "direct": level["direct"], "nbd": level["nbd"],
                                            "ratio": level["nbd"] / level["direct"]})
-        finally:
-            try:
-                if attachment_id:
-                    detach(mesh.gateway, token, attachment_id)
-            finally:
-                mesh.stop()
+        with attached(root / "plaintext", size_gb, encrypted=False) as (_, uri):
+            figures["plaintext_nbd"] = rates(size, runs, {"write": (str(source), uri)}, flush=True, requests=QUEUED)
+            figures["plaintext_nbd"].update(rates(size, runs, {"read": (uri, "null:")}, cold=cold, requests=QUEUED))
     figures["target_ratio"] = TARGET_RATIO
     figures["queued"] = QUEUED
     figures["met"] = figures["depths"][str(QUEUED)]["met"]
     return figures
+
+
+def tls_cost(figures: dict) -> list[str]:
+    """NBD with TLS-PSK against plaintext exports, QUEUED requests in flight."""
+    plain = figures.get("plaintext_nbd")
+    if not plain:
+        return []
+    level = figures["depths"][str(figures["queued"])]
+    lines = ["", f"cost of TLS-PSK on NBD, {figures['queued']} requests in flight (same run, plaintext exports "
+             "of an Ember started after):"]
+    for kind in ("write", "read"):
+        loss = 1 - level[f"{kind}_nbd"] / plain[kind]
+        verdict = (f"  (target at most {TARGET_TLS_READ_LOSS:.0%}: "
+                   f"{'met' if loss <= TARGET_TLS_READ_LOSS else 'MISSED'})") if kind == "read" else ""
+        lines.append(f"  {kind:5} {level[f'{kind}_nbd']:>7.0f} MiB/s with TLS, {plain[kind]:>7.0f} MiB/s without: "
+                     f"{abs(loss):.1%} {'lost' if loss > 0 else 'gained'}{verdict}")
+    return lines
 
 
 def report(figures: dict) -> None:
@@ -192,6 +227,8 @@ def report(figures: dict) -> None:
               f"  {level['ratio']:>10.2f}   cold reads, that many connections at once")
     if not figures["reads_cold"]:
         print("\nthe page cache could not be dropped (needs root): the read figures above are warm")
+    for line in tls_cost(figures):
+        print(line)
     single = figures["depths"]["1"]["met"]
     print(f"\ntarget NBD >= {TARGET_RATIO:.0%} of direct, {figures['queued']} requests in flight: "
           f"{'met' if figures['met'] else 'MISSED'} (one in flight: {'met' if single else 'missed'})")

@@ -14,12 +14,16 @@ from ember import auth, launcher
 BACKUP_HOST = "bench-backup-host"
 
 
-def local_ember(root: pathlib.Path, backup_over_nbd: bool = False) -> tuple[launcher.Mesh, str]:
-    """The running mesh and a token for it."""
+def local_ember(root: pathlib.Path, backup_over_nbd: bool = False, encrypted: bool = True,
+                ) -> tuple[launcher.Mesh, str]:
+    """The running mesh and a token for it; `encrypted` False turns off the
+    mutual TLS inside and the NBD exports' TLS, to measure what they cost."""
     secret = secrets.token_urlsafe(32)
     mesh = launcher.Mesh(
         root, {"EMBER_AUTH_SECRET": secret, "EMBER_QUOTA_VOLUMES": "-1", "EMBER_QUOTA_GIGABYTES": "-1",
-               "EMBER_QUOTA_BACKUPS": "-1", "EMBER_QUOTA_BACKUP_GIGABYTES": "-1"}
+               "EMBER_QUOTA_BACKUPS": "-1", "EMBER_QUOTA_BACKUP_GIGABYTES": "-1",
+               "EMBER_NBD_TLS": "true" if encrypted else "false"},
+        internal_tls=encrypted,
     )
     mesh.start_all(extra={"backup": {"EMBER_HOST": BACKUP_HOST}} if backup_over_nbd else None)
     token = auth.create_token(auth.Identity("bench", "bench"), secret.encode(), 3600)

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 
 from bench import control_plane, data_path
+from ember import nbd_psk
 from ember.quota import RESOURCES
 from ember.v1 import attachment_pb2, quota_pb2, volume_pb2
 from tests.harness import Cluster
@@ -146,16 +147,16 @@ def rate_lines(rates: dict) -> list[str]:
     return lines
 
 
-def _attach(client, size_gb: int) -> tuple[volume_pb2.Volume, str, str]:
-    """(volume, attachment id, NBD URI) of a new volume in zone east (store-1),
-    attached over NBD to compute-1."""
+def _attach(client, size_gb: int) -> tuple[volume_pb2.Volume, str, dict[str, str]]:
+    """(volume, attachment id, connection data) of a new volume in zone east
+    (store-1), attached over NBD to compute-1."""
     volume = client.create_available(size_gb, name="data-path", availability_zone="east")
     attachment = client.call(client.volumes.CreateAttachment, attachment_pb2.CreateAttachmentRequest(
         volume_id=volume.id, instance_id="bench", connector=attachment_pb2.Connector(
             host="compute-1", transports=["nbd"])), timeout=60)
     client.call(client.volumes.CompleteAttachment,
                 attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id), timeout=60)
-    return volume, attachment.id, attachment.connection_info.data["uri"]
+    return volume, attachment.id, dict(attachment.connection_info.data)
 
 
 def data_path_figures(hosts: Topology, size_gb: int, runs: int) -> dict:
@@ -166,12 +167,13 @@ def data_path_figures(hosts: Topology, size_gb: int, runs: int) -> dict:
     data_path.write_source(source, size)
     with agent(hosts) as compute:
         client = compute.client(hosts.gateways[0], hosts.token(PROJECT))
-        volume, attachment_id, uri = _attach(client, size_gb)
+        volume, attachment_id, connection = _attach(client, size_gb)
         try:
             store, here = tuple(hosts["store-1"].command([])), tuple(hosts["compute-1"].command([]))
             on = {"write_direct": store, "read_direct": store, "write_nbd": here, "read_nbd": here}
             cold = data_path.drop_caches()
-            depths = data_path.levels(size, runs, str(source), str(volume_file(hosts, volume)), uri, cold, on)
+            with nbd_psk.libnbd_uri_of(connection) as uri:
+                depths = data_path.levels(size, runs, str(source), str(volume_file(hosts, volume)), uri, cold, on)
         finally:
             client.call(client.volumes.DeleteAttachment,
                         attachment_pb2.DeleteAttachmentRequest(attachment_id=attachment_id), timeout=60)

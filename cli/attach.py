@@ -1,18 +1,21 @@
 """`ember attach` and `ember detach`: the compute host's side of Cinder's
 attach flow. Attach reserves the volume for an instance, sends this host's
-connector, checks that the export answers, completes the attachment and
-prints what a hypervisor would open (the NBD URI or the file's path)."""
+connector, checks that the export answers (with the export's TLS-PSK when it
+requires one), completes the attachment and prints what a hypervisor would
+open (the NBD URI or the file's path)."""
 
 from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
 
 from cli.client import CliError, as_dict, gateway, new_request_id, status_name
-from ember import config
+from compute import qemu
+from ember import config, nbd_psk
 from ember.v1 import attachment_pb2, volume_pb2_grpc
 
 PROBE_TIMEOUT = 30
@@ -40,8 +43,14 @@ def probe(info: attachment_pb2.ConnectionInfo) -> None:
     tool = shutil.which("nbdinfo") or shutil.which("qemu-img")
     if tool is None:
         raise CliError("checking the NBD export needs nbdinfo (libnbd-bin) or qemu-img (qemu-utils) on this host")
-    command = [tool, "--size", where] if tool.endswith("nbdinfo") else [tool, "info", "-f", "raw", where]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
+    disk = qemu.Disk("nbd", dict(info.data), read_only=True)
+    with qemu.credentials(disk) as key_dir:
+        if tool.endswith("nbdinfo"):
+            uri = nbd_psk.libnbd_uri(disk.data, key_dir / nbd_psk.FILE_NAME) if key_dir else where
+            command = [tool, "--size", uri]
+        else:
+            command = [tool, "info", *qemu.tls_object(disk, key_dir, "--object"), f"json:{json.dumps(disk.blockdev())}"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
     if done.returncode != 0:
         raise CliError(f"the export {where} does not answer: {done.stderr.strip()}")
 
@@ -79,9 +88,19 @@ def attach(args) -> None:
                                    connector(args), args.read_only, new_request_id())
     if args.json:
         print(json.dumps(as_dict(attachment), indent=2))
+        return
+    print(f"attachment {attachment.id}", file=sys.stderr)
+    info = attachment.connection_info
+    psk = nbd_psk.of(info.data) if info.driver_volume_type == "nbd" else None
+    if psk is None:
+        print(target(info))
+    elif args.psk_file:
+        nbd_psk.write(pathlib.Path(args.psk_file), psk)
+        print(nbd_psk.libnbd_uri(info.data, pathlib.Path(args.psk_file).resolve()))
     else:
-        print(f"attachment {attachment.id}", file=sys.stderr)
-        print(target(attachment.connection_info))
+        print(f"the export requires TLS-PSK (identity {psk.identity}): --psk-file FILE writes its key for NBD "
+              "clients, --json shows it", file=sys.stderr)
+        print(target(info))
 
 
 def attachments_of(stub, metadata, volume_id: str) -> list[attachment_pb2.Attachment]:
@@ -135,6 +154,9 @@ def add_parser(commands) -> None:
     a.add_argument("--instance", required=True, help="the instance's id")
     add_connector_arguments(a)
     a.add_argument("--json", action="store_true", help="print the whole attachment as JSON")
+    a.add_argument("--psk-file", metavar="FILE",
+                   help="for an export that requires TLS-PSK: write its key to FILE (identity:hexkey, mode 0600) "
+                   "and print the URI with it, as nbdcopy and nbdinfo take it")
     a.set_defaults(run=attach)
     d = commands.add_parser("detach", help="detach: delete an attachment")
     d.add_argument("attachment", help="the attachment's id")

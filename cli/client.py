@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from cli import gateways
-from ember import config
+from ember import config, errors
 from ember.internal_client import never_arrived
 from ember.v1 import common_pb2
 
@@ -73,20 +73,9 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def error_reason(error: grpc.RpcError) -> str:
-    """The reason of the error's ErrorInfo; '' when it has none (it did not come from Ember)."""
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    return ""
-
-
 def describe(error: grpc.RpcError) -> str:
     """'CODE: message (reason; field: why)' from a rich status."""
-    reason = error_reason(error)
+    reason = errors.reason_of(error)
     parts = [reason] if reason else []
     status = rpc_status.from_call(error)
     for detail in status.details if status else ():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import grpc
 
+from ember.errors import reason_of
+from ember.grpc_server import STOPPING
 from ember.internal_client import never_arrived
 
 # gRPC reads its connect timeout from this option, despite the name: a
@@ -29,9 +31,12 @@ def idempotent(method: str, request) -> bool:
 
 
 def may_go_elsewhere(method: str, request, error: grpc.RpcError) -> bool:
-    """A call that never reached its gateway may go to any other; one that
-    may have reached it, only if doing it twice does no harm."""
-    return never_arrived(error) or (error.code() in UNSETTLED and idempotent(method, request))
+    """A call that never reached its gateway, or that a stopping gateway
+    turned away undone, may go to any other; one that may have reached it,
+    only if doing it twice does no harm."""
+    if never_arrived(error) or (error.code() == grpc.StatusCode.UNAVAILABLE and reason_of(error) == STOPPING):
+        return True
+    return error.code() in UNSETTLED and idempotent(method, request)
 
 
 class Gateways(grpc.Channel):

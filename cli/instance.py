@@ -15,8 +15,9 @@ import uuid
 import grpc
 
 from cli import attach
-from cli.client import CliError, describe, error_reason, gateway, new_request_id
+from cli.client import CliError, describe, gateway, new_request_id
 from compute import guest_image, qemu
+from ember import errors
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
 DEFAULT_COMMAND = 'echo "$EMBER_DISK: $(( $(cat /sys/block/vda/size) * 512 )) bytes, read-only=$(cat /sys/block/vda/ro)"'
@@ -98,7 +99,7 @@ def _made_by(stub, metadata, volume_id: str, instance: str, read_only: bool,
             volume_id=volume_id, instance_id=instance, mode=attach.mode(read_only), request_id=request_id,
         ), metadata=metadata, timeout=60)
     except grpc.RpcError as error:
-        reason = error_reason(error)
+        reason = errors.reason_of(error)
         if reason in NOTHING_HELD or (reason and error.code() in (grpc.StatusCode.FAILED_PRECONDITION,
                                                                   grpc.StatusCode.NOT_FOUND)):
             return None

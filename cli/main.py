@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ember import config
-from cli import attach, backups, instance, serve, snapshots, status, tokens, up, volumes
+from cli import attach, backups, instance, nats, pki, serve, snapshots, status, tokens, up, volumes
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,6 +22,8 @@ def parser() -> argparse.ArgumentParser:
     snapshots.add_parser(commands)
     backups.add_parser(commands)
     status.add_parser(commands)
+    pki.add_parser(commands)
+    nats.add_parser(commands)
     return root
 
 

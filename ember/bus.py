@@ -132,11 +132,18 @@ class Bus:
         # durable name -> pull subscription, for the queue-depth metric
         self.subscriptions: dict[str, Any] = {}
         self._depth = metrics.queue_depth_sampler(self.subscriptions)
+        # What every task subject this process may publish starts with (its
+        # NATS user's allow-list); None: any.
+        self.task_prefixes: tuple[str, ...] | None = None
+
+    def may_publish(self, subject: str) -> bool:
+        return self.task_prefixes is None or subject.startswith(self.task_prefixes)
 
     @classmethod
-    async def connect(cls, url: str, name: str, replicas: int = 1) -> "Bus":
+    async def connect(cls, url: str, name: str, replicas: int = 1, options: dict[str, Any] | None = None) -> "Bus":
         """Connects to any of the comma-separated servers in `url` (moving to
-        another when one goes away) and declares the streams with `replicas`
+        another when one goes away) with `options` (TLS, user: those of
+        nats_access.client_options) and declares the streams with `replicas`
         copies each."""
         nc = await nats.connect(
             servers=url.split(","),
@@ -146,6 +153,7 @@ class Bus:
             connect_timeout=5,
             ping_interval=PING_INTERVAL,
             max_outstanding_pings=MAX_OUTSTANDING_PINGS,
+            **(options or {}),
         )
         bus = cls(nc, replicas)
         await bus.ensure_streams()
@@ -195,6 +203,9 @@ class Bus:
         close(); many processes may consume the same durable, each task goes
         to one of them."""
         config = ConsumerConfig(
+            # Named, so that it is created with its filter in the request's
+            # subject, the only way NATS permissions can tie the two together.
+            name=durable,
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ack_wait,

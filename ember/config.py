@@ -38,6 +38,9 @@ class Settings:
     nats_replicas: int = _setting(1, "copies of each JetStream stream and KV bucket (3 on a 3-node NATS cluster)")
     database_url: str = _setting("", "peewee database URL; default sqlite in the data dir")
     auth_secret: str = _setting("", "token signing secret; default: <data_dir>/auth.key", secret=True)
+    auth_secrets_accepted: str = _setting(
+        "", "other signing secrets, comma separated, whose tokens are still (or already) accepted: for rotating "
+        "auth_secret without refusing anyone (docs/security.md)", secret=True)
     listen: str = _setting("127.0.0.1:0", "address the gRPC server binds (port 0 = any)")
     advertise: str = _setting(
         "", "address other hosts dial for this service's gRPC, host or host:port (no port: the bound one); "
@@ -45,8 +48,16 @@ class Settings:
     metrics_listen: str = _setting("127.0.0.1:0", "address of the Prometheus metrics endpoint (port 0 = any; the registry and log name it)")
     metrics_advertise: str = _setting("", "address other hosts scrape the metrics endpoint at (as advertise)")
     log_format: str = _setting("text", "log lines as text or json (one object per line, for log shippers)")
-    tls_cert: str = _setting("", "gateway only: PEM certificate chain to serve TLS with; empty = plaintext")
-    tls_key: str = _setting("", "gateway only: PEM private key of tls_cert")
+    tls_ca: str = _setting("", "PEM certificate of the internal CA (`ember pki init`): with tls_cert and tls_key, "
+                           "every internal gRPC hop and NATS connection is mutual TLS; empty = plaintext inside")
+    tls_cert: str = _setting("", "PEM certificate of this host, issued by tls_ca (`ember pki issue`); "
+                             "its names must cover every address this host advertises")
+    tls_key: str = _setting("", "PEM private key of tls_cert")
+    public_tls_cert: str = _setting("", "gateway only: PEM certificate chain its public port serves TLS with; "
+                                    "empty = plaintext")
+    public_tls_key: str = _setting("", "gateway only: PEM private key of public_tls_cert")
+    nats_user: str = _setting("", "NATS user this process connects as (see docs/security.md); empty = none")
+    nats_password_file: str = _setting("", "file holding nats_user's password (never the password itself)")
     host: str = _setting(default_host(), "this host's name: every service registers under it; storage hosts also "
                          "name their pools and task queues after it")
     availability_zone: str = _setting("default", "zone of this storage host (volume service)")
@@ -59,6 +70,8 @@ class Settings:
     nbd_advertise: str = _setting("", "address compute and backup hosts dial for this host's NBD exports; "
                                   "default: nbd_listen, which must then be a specific address")
     nbdkit: str = _setting("nbdkit", "the nbdkit binary that serves NBD exports")
+    nbd_tls: bool = _setting(True, "each NBD export takes only TLS-PSK connections with its attachment's own "
+                             "secret; false = any host that reaches the port (benchmarks only)")
     attachment_reserve_timeout: Seconds = _setting(
         900.0, "seconds an attachment may stay reserved or attaching without CompleteAttachment before its "
         "storage host releases it (judged by the database's clock)")
@@ -97,8 +110,10 @@ class Settings:
 
 
 def redact(value: str) -> str:
-    """`value` with the password of every URL in it (user:password@) hidden."""
-    return re.sub(r"(://[^:/@,\s]*):[^@/,\s]*@", r"\1:***@", value)
+    """`value` with the password of every URL in it hidden: user:password@ (where
+    libpq lets it hold commas) and password= or sslpassword= parameters."""
+    value = re.sub(r"(://[^:/@,\s]*):[^@/\s]*@", r"\1:***@", value)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", value)
 
 
 def env_name(field: dataclasses.Field) -> str:

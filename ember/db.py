@@ -18,6 +18,8 @@ from playhouse import db_url
 from playhouse import migrate as schema_change
 from playhouse.shortcuts import ReconnectMixin
 
+from ember import postgres_url
+
 log = logging.getLogger(__name__)
 
 database = peewee.DatabaseProxy()
@@ -291,9 +293,6 @@ class PostgresDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
     )
 
 
-db_url.register_database(PostgresDatabase, "postgres", "postgresql")
-
-
 # A host cut off (or gone) in the middle of a transaction leaves its session
 # idle inside it, holding row locks (a project's quota usage) that every other
 # host's writes then queue behind until TCP gives up, hours later. Ember's
@@ -305,14 +304,16 @@ IDLE_IN_TRANSACTION_TIMEOUT = 10.0
 def postgres_options(url: str) -> str:
     """libpq `options` for Ember's sessions; the URL's own come after, so they win."""
     ours = f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}"
-    return " ".join(filter(None, (ours, db_url.parse(url).get("options", ""))))
+    return " ".join(filter(None, (ours, postgres_url.params(url).get("options", ""))))
 
 
 def connect(url: str) -> peewee.Database:
+    """The database of `url`, not yet connected; SystemExit for a URL that cannot work."""
     if url.startswith("sqlite"):
         db = db_url.connect(url, pragmas={"journal_mode": "wal", "synchronous": "full", "foreign_keys": 1}, timeout=30)
     else:
-        db = db_url.connect(url, options=postgres_options(url))
+        params = postgres_url.params(url)
+        db = PostgresDatabase(params.pop("dbname"), **{**params, "options": postgres_options(url)})
     database.initialize(db)
     return db
 
@@ -348,7 +349,16 @@ def migrate(db: peewee.Database) -> int:
 
 
 def open_database(url: str) -> peewee.Database:
+    """The database of `url`, connected and migrated. SystemExit, saying why
+    without the password, when it cannot be opened (a wrong password, a
+    passfile libpq would skip, SSL refused or failed, nobody listening)."""
     db = connect(url)
+    if isinstance(db, PostgresDatabase):
+        postgres_url.check_passfile(db.connect_params)
+    try:
+        db.connect()
+    except (peewee.DatabaseError, peewee.InterfaceError) as exc:
+        raise SystemExit(postgres_url.unusable(url, exc)) from None
     migrate(db)
     return db
 

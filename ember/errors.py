@@ -142,3 +142,15 @@ async def abort(context: grpc.aio.ServicerContext, error: EmberError) -> None:
     # interceptor set is given again here.
     trailing = (*status.trailing_metadata, (logs.REQUEST_ID_KEY, logs.request_id()))
     await context.abort(status.code, status.details, trailing_metadata=trailing)
+
+
+def reason_of(error: grpc.RpcError) -> str:
+    """The reason of a failed call's ErrorInfo; '' when it has none (it did not come from Ember)."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return ""
+

@@ -36,3 +36,18 @@ def atomic_write(path: pathlib.Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     publish(partial, path)
+
+
+def write_private(path: pathlib.Path, data: bytes | str) -> None:
+    """Writes a file of secrets whole and never readable by others, not even
+    for a moment (made 0600 from the start, then renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_name(path)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data.encode() if isinstance(data, str) else data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+

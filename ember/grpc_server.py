@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 _identity: contextvars.ContextVar[auth.Identity] = contextvars.ContextVar("ember_identity")
 OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+# The reason of a call turned away by a stopping gateway: none of it was done.
+STOPPING = "STOPPING"
 
 Authenticate = Callable[[tuple], auth.Identity]
 
@@ -55,6 +57,11 @@ def _rejecting(method: str, error: errors.EmberError):
         await errors.abort(context, error)
 
     return reject
+
+
+async def _turned_away(request, context):
+    await errors.abort(context, errors.Unavailable(
+        "this gateway is stopping and did nothing of this call; send it to another gateway", STOPPING))
 
 
 async def _abort_for(context, method: str, failure: Exception) -> None:
@@ -136,6 +143,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, authenticate: Authenticate, public: bool = False):
         self.authenticate = authenticate
         self.public = public
+        self.turning_away = False
+
+    def turn_away(self) -> None:
+        """From now on every call is answered UNAVAILABLE (reason STOPPING)
+        before any of it is done, so that its client sends it, and the calls
+        after it, to another gateway. A client of the public port learns of a
+        stop no other way, and grpc's own stop answers the calls arriving as
+        it begins CANCELLED (grpc/grpc#41785), which reads as if they were done."""
+        self.turning_away = True
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -143,6 +159,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = details.method
         request_id = logs.accepted_request_id(metadata_value(details.invocation_metadata, logs.REQUEST_ID_KEY))
+        if self.turning_away:
+            turned = _ObservedCall(method, request_id, None, self.public)
+            return _unary(handler, turned.unary(_turned_away))
         try:
             identity = self.authenticate(details.invocation_metadata)
         except errors.EmberError as error:
@@ -170,7 +189,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         return stream
 
 
-def internal_authenticator(secret: bytes) -> Authenticate:
+def internal_authenticator(secret: bytes, accepted: tuple[bytes, ...] = ()) -> Authenticate:
+    """Admits calls carrying an identity signed with `secret` or, while it is
+    rotated, one of the `accepted` secrets."""
+
     def authenticate(metadata) -> auth.Identity:
         token = metadata_value(metadata, auth.INTERNAL_METADATA_KEY)
         if not token:
@@ -179,14 +201,17 @@ def internal_authenticator(secret: bytes) -> Authenticate:
                 "NOT_FROM_GATEWAY",
             )
         try:
-            return auth.verify_internal(token, secret)
+            return auth.verify_internal(token, secret, accepted)
         except auth.InvalidToken as exc:
             raise errors.Unauthenticated(f"call this service through the Ember gateway ({exc})", "NOT_FROM_GATEWAY")
 
     return authenticate
 
 
-def bearer_authenticator(secret: bytes) -> Authenticate:
+def bearer_authenticator(secret: bytes, accepted: tuple[bytes, ...] = ()) -> Authenticate:
+    """Admits calls carrying a user token signed with `secret` or, while it
+    is rotated, one of the `accepted` secrets."""
+
     def authenticate(metadata) -> auth.Identity:
         token = auth.bearer(metadata)
         if not token:
@@ -195,7 +220,7 @@ def bearer_authenticator(secret: bytes) -> Authenticate:
                 "TOKEN_MISSING",
             )
         try:
-            return auth.verify_token(token, secret)
+            return auth.verify_token(token, secret, accepted)
         except auth.InvalidToken as exc:
             raise errors.Unauthenticated(f"{exc}; make a new one with `ember token create`", "TOKEN_INVALID")
 

@@ -19,13 +19,17 @@ MAX_TRIES = 4
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-def open_channel(address: str, max_message_bytes: int) -> grpc.aio.Channel:
-    """Every channel between Ember processes is made here."""
+def open_channel(address: str, max_message_bytes: int,
+                 credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
+    """Every channel between Ember processes is made here: mutual TLS when
+    given `credentials` (the process's tls.Internal), else plaintext."""
     # As large as the services' own limit, so a call one of them accepts or
     # answers is never refused on this hop.
     options = [("grpc.max_receive_message_length", max_message_bytes),
                ("grpc.max_send_message_length", max_message_bytes)]
-    return grpc.aio.insecure_channel(address, options=options)
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.secure_channel(address, credentials, options=options)
 
 
 def never_arrived(error: grpc.RpcError) -> bool:
@@ -67,14 +71,16 @@ class InternalClient:
     """Calls a method of a service as `identity`, within `timeout` seconds
     across all tries; with `host`, an instance on that storage host."""
 
-    def __init__(self, directory: Directory, secret: bytes, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+    def __init__(self, directory: Directory, secret: bytes, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 credentials: grpc.ChannelCredentials | None = None):
         self.directory, self.secret, self.max_message_bytes = directory, secret, max_message_bytes
+        self.credentials = credentials
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = open_channel(address, self.max_message_bytes)
+            channel = self._channels[address] = open_channel(address, self.max_message_bytes, self.credentials)
         return channel
 
     def metadata(self, identity: auth.Identity) -> tuple:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import logging
+import operator
 from typing import Any, Awaitable, Callable
 
 from ember import logs, writer
@@ -59,7 +61,12 @@ def forward(operation_id: str, task: Task, retry_after: float) -> bool:
 
 
 async def publish(bus: Bus, task: Task) -> None:
-    """Best effort: if this fails, the reconciler publishes the task later."""
+    """Best effort: if this fails, the reconciler publishes the task later.
+    A task for another host's queue, which this process may not publish to,
+    waits for that host's reconciler."""
+    if not bus.may_publish(task.subject):
+        log.info("task %s is for %s, another host's queue: its host publishes it", task.msg_id, task.subject)
+        return
     try:
         await bus.publish_task(task.subject, task.payload, task.msg_id)
     except Exception as exc:
@@ -79,18 +86,26 @@ def republished(task: Task, claimed_at: datetime.datetime) -> Task:
     return dataclasses.replace(task, msg_id=f"{task.msg_id}.retry-{claimed_at:%Y%m%dT%H%M%S%f}")
 
 
-def _claim_due(retry_after: float, limit: int = 100) -> list[Operation]:
-    """Unfinished operations due for a re-publish, each claimed by pushing its
-    next attempt back, so that several reconcilers do not publish it at once."""
+def _claim_due(retry_after: float, deadline: float, prefixes: tuple[str, ...] | None,
+               limit: int = 100) -> list[Operation]:
+    """Unfinished operations due for a re-publish whose task subject starts
+    with one of `prefixes` (any, for None), or past their `deadline` (to fail
+    them), each claimed by pushing its next attempt back, so that several
+    reconcilers do not publish it at once."""
     now = utcnow()
     claimed = []
+    due = (Operation.publish_after <= now) & (Operation.done == False)  # noqa: E712
+    if prefixes is not None:
+        mine = functools.reduce(operator.or_, (Operation.task_subject.startswith(p) for p in prefixes),
+                                Operation.created_at < now - datetime.timedelta(seconds=deadline))
+        due &= mine
     with write_transaction():
         due = (
             Operation.select(
                 Operation.id, Operation.verb, Operation.target, Operation.created_at, Operation.publish_after,
                 Operation.task_subject, Operation.task_msg_id, Operation.task_payload,
             )
-            .where(Operation.publish_after <= now, Operation.done == False)  # noqa: E712
+            .where(due)
             .limit(limit)
         )
         for row in due:
@@ -122,7 +137,7 @@ class Reconciler:
         self.bus, self.retry_after, self.deadline, self.expire = bus, retry_after, deadline, expire
 
     async def run_once(self) -> int:
-        rows = await writer.run(_claim_due, self.retry_after)
+        rows = await writer.run(_claim_due, self.retry_after, self.deadline, self.bus.task_prefixes)
         oldest = utcnow() - datetime.timedelta(seconds=self.deadline)
         for row in rows:
             if row.created_at < oldest:

@@ -3,6 +3,7 @@ the last item's sort key."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -12,6 +13,9 @@ from ember.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# Per signing secret, the keys of the secrets accepted beside it (see
+# accept_also): set once at start, before any list is served.
+_also_accepted: dict[bytes, tuple[bytes, ...]] = {}
 
 
 def page_size(requested: int) -> int:
@@ -20,8 +24,27 @@ def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
+@functools.lru_cache(maxsize=16)
 def _key(secret: bytes) -> bytes:
     return hmac.new(secret, b"ember-page-token", hashlib.sha256).digest()
+
+
+def accept_also(secret: bytes, accepted: tuple[bytes, ...]) -> None:
+    """Page tokens signed with one of `accepted` are taken wherever `secret`
+    signs them: a client paging through a list while auth_secret is rotated
+    may get its next page from a process that signs with the other secret."""
+    _also_accepted[secret] = tuple(_key(other) for other in accepted)
+
+
+def _claims(secret: bytes, token: str) -> dict:
+    for key in (_key(secret), *_also_accepted.get(secret, ())):
+        try:
+            return jwt.decode(token, key, algorithms=["HS256"])
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.InvalidTokenError:
+            break
+    raise InvalidArgument("page_token", "not a page token from this list; start again without one")
 
 
 def encode(secret: bytes, kind: str, created_at: str, last_id: str) -> str:
@@ -32,10 +55,7 @@ def decode(secret: bytes, kind: str, token: str) -> tuple[str, str] | None:
     """(created_at, id) of the last item of the previous page, or None for the first page."""
     if not token:
         return None
-    try:
-        claims = jwt.decode(token, _key(secret), algorithms=["HS256"])
-    except jwt.InvalidTokenError:
-        raise InvalidArgument("page_token", "not a page token from this list; start again without one")
+    claims = _claims(secret, token)
     if claims.get("k") != kind:
         raise InvalidArgument("page_token", "not a page token from this list; start again without one")
     return claims["c"], claims["i"]

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pathlib
 import signal
 import time
 import uuid
-from concurrent import futures
 from typing import Any, Callable, Protocol, Sequence
 
 import grpc
@@ -17,10 +15,14 @@ import peewee
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ember import addresses, auth, config, db, failpoints, kv, logs, metrics, subjects, writer
+from ember import (
+    addresses, auth, config, db, failpoints, kv, logs, metrics, nats_access, pagination, subjects, tls, writer,
+)
 from ember.bus import Bus
 from ember.config import Settings
+from ember.directory import Directory
 from ember.entrypoints import TaskConsumer, TaskHandlers
+from ember.internal_client import InternalClient
 from ember.lifecycle import Part, Step, start_all, stop_all
 from ember.grpc_server import CallInterceptor, bearer_authenticator, internal_authenticator
 
@@ -51,9 +53,11 @@ class Service(Protocol):
 
 
 class Runtime:
-    def __init__(self, settings: Settings, service_name: str):
+    def __init__(self, settings: Settings, service_name: str, internal_tls: tls.Internal | None = None):
         self.settings = settings
         self.service_name = service_name
+        # What this process shows and trusts on internal hops; None: plaintext.
+        self.internal_tls = internal_tls
         self.instance_id = uuid.uuid4().hex[:12]
         self.secret = auth.load_secret(settings.auth_secret, settings.data_path)
         self.database: peewee.Database | None = None
@@ -66,6 +70,12 @@ class Runtime:
         self._heartbeat: kv.Heartbeat | None = None
         self._started: list[Part] = []
 
+    def internal_client(self, directory: Directory) -> InternalClient:
+        """The client this process calls other Ember processes with: its
+        identity secret, message limit and, when set, its mutual TLS."""
+        credentials = self.internal_tls.channel() if self.internal_tls else None
+        return InternalClient(directory, self.secret, self.settings.max_message_bytes, credentials)
+
     def consumer(self, subject: str, durable: str, handlers: TaskHandlers, concurrency: int = 16) -> TaskConsumer:
         """The part that feeds `handlers` their tasks, with this process's settings."""
         return TaskConsumer(self.bus, self.settings, subject, durable, handlers, concurrency)
@@ -76,7 +86,9 @@ class Runtime:
         self.database = await asyncio.to_thread(db.open_database, self.settings.resolved_database_url)
         writer.start()
         replicas = self.settings.nats_replicas
-        self.bus = await Bus.connect(self.settings.nats_url, f"ember-{self.service_name}-{self.instance_id}", replicas)
+        self.bus = await Bus.connect(self.settings.nats_url, f"ember-{self.service_name}-{self.instance_id}", replicas,
+                                     nats_access.client_options(self.settings))
+        self.bus.task_prefixes = nats_access.task_prefixes(self.service_name, self.settings.host)
         await kv.declare_buckets(self.bus.js, self.settings.registry_ttl, replicas)
 
     async def serve(
@@ -161,37 +173,6 @@ class Runtime:
             self.database.close()
 
 
-def tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    """TLS for the public port when both tls_cert and tls_key are set; None
-    (plaintext) when neither is; SystemExit with the reason otherwise."""
-    if not settings.tls_cert and not settings.tls_key:
-        return None
-    if not (settings.tls_cert and settings.tls_key):
-        given, missing = ("tls_cert", "tls_key") if settings.tls_cert else ("tls_key", "tls_cert")
-        raise SystemExit(f"{given} is set but {missing} is not: TLS needs both (EMBER_TLS_CERT, EMBER_TLS_KEY)")
-    pem = {}
-    for name, kind in (("tls_cert", "CERTIFICATE"), ("tls_key", "PRIVATE KEY")):
-        path = pathlib.Path(getattr(settings, name)).expanduser()
-        try:
-            pem[name] = path.read_bytes()
-        except OSError as exc:
-            raise SystemExit(f"{name}: cannot read {path}: {exc.strerror}")
-        if f"{kind}-----".encode() not in pem[name]:
-            raise SystemExit(f"{name}: {path} holds no PEM {kind.lower()}")
-    credentials = grpc.ssl_server_credentials([(pem["tls_key"], pem["tls_cert"])])
-    # grpc checks the pair only when a port is added, and then says no more
-    # than "failed to bind": a throwaway port on loopback tells a key that
-    # does not fit apart from a busy address.
-    probe = grpc.server(futures.ThreadPoolExecutor(1))
-    try:
-        probe.add_secure_port("127.0.0.1:0", credentials)
-    except RuntimeError:
-        raise SystemExit("tls_key is not the private key of tls_cert, or one of them is not valid PEM")
-    finally:
-        probe.stop(None)
-    return credentials
-
-
 async def wait_for_signal() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -210,13 +191,21 @@ async def run(
     admits bearer tokens; the others only calls signed by the gateway."""
     # Checked before anything starts, so a bad address or TLS setting fails at once.
     addresses.check(settings, ("", "metrics", *getattr(make_service, "advertises", ())))
-    runtime = Runtime(settings, name)
-    credentials = tls_credentials(settings) if public else None
+    internal_tls = tls.internal(settings, serves=not public)
+    runtime = Runtime(settings, name, internal_tls)
+    if public:
+        credentials = tls.public_credentials(settings)
+    else:
+        credentials = internal_tls.server() if internal_tls else None
     await runtime.open()
     service = make_service(runtime)
     try:
-        authenticate = (bearer_authenticator if public else internal_authenticator)(runtime.secret)
-        await runtime.serve(service, [CallInterceptor(authenticate, public=public)], credentials)
+        # Secrets that signed tokens before (or sign them after) a rotation of auth_secret.
+        accepted = auth.load_accepted(settings.auth_secrets_accepted)
+        pagination.accept_also(runtime.secret, accepted)
+        authenticate = (bearer_authenticator if public else internal_authenticator)(runtime.secret, accepted)
+        interceptor = CallInterceptor(authenticate, public=public)
+        await runtime.serve(service, [interceptor], credentials)
         await runtime.start_parts(service)
         await runtime.register(getattr(service, "registry_extra", None))
         log.info("%s %s serving on %s, metrics on http://%s/metrics", service.name, runtime.instance_id,
@@ -224,6 +213,9 @@ async def run(
         print(f"{service.name} ready on {runtime.address}", flush=True)
         await wait_for_signal()
         log.info("%s stopping", service.name)
+        if public:
+            # Its clients do not watch the registry: they move on when told (services drain as close() says).
+            interceptor.turn_away()
     finally:
         await runtime.close()
 

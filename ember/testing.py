@@ -19,7 +19,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from ember import auth, grpc_server, logs, subjects
-from ember.bus import Delivery, Outcome, run_handler
+from ember.bus import Bus, Delivery, Outcome, run_handler
 from ember.config import Settings
 from ember.entrypoints import TaskHandlers
 
@@ -39,6 +39,9 @@ class FakeBus:
         self.tasks: list[PublishedTask] = []
         self.events: list[PublishedEvent] = []
         self.broken: Exception | None = None
+        self.task_prefixes: tuple[str, ...] | None = None
+
+    may_publish = Bus.may_publish
 
     async def publish_task(self, subject: str, payload: dict[str, Any], msg_id: str) -> None:
         if self.broken is not None:

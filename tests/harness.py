@@ -53,6 +53,10 @@ class Cluster(launcher.Mesh):
     for all its processes (SQLite unless `database` says otherwise; hosts may
     get data dirs of their own) and clients."""
 
+    # A test that tries what NATS must refuse sets this; any other test fails
+    # when nats-server refused one of its processes something.
+    expects_nats_violations = False
+
     def __init__(self, root: pathlib.Path, database=SQLITE, **settings: str):
         self.root = root
         self.secret = secrets.token_urlsafe(32)
@@ -104,6 +108,10 @@ class Cluster(launcher.Mesh):
                     os.kill(pid, signal.SIGKILL)
             except (OSError, ValueError):
                 pass
+        refused = [line for node in self.nats_nodes for line in node.log().splitlines() if "Violation" in line]
+        assert self.expects_nats_violations or not refused, (
+            "nats-server refused a process what it did (missing from ember/nats_access.py?):\n"
+            + "\n".join(refused[:20]))
         return killed
 
     def logs(self) -> str:

@@ -39,7 +39,7 @@ class VolumeService:
         self.reports: kv.KvMirror | None = None
         nbd = NbdTarget(settings.data_path / "exports", settings.nbd_listen,
                         addresses.advertised("nbd_advertise", settings.nbd_listen, settings.nbd_advertise,
-                                             settings.nats_url), settings.nbdkit)
+                                             settings.nats_url), settings.nbdkit, tls=settings.nbd_tls)
         self.exports = Exports(settings.host, self.backends, nbd)
         self.keeper = AttachmentKeeper(settings.host, self.exports, runtime.bus, settings.attachment_reserve_timeout,
                                        settings.export_retry_max)

@@ -18,7 +18,7 @@ EMBER = [sys.executable, "-m", "cli"]
 def events_of(cluster, resource: str, resource_id: str) -> list[dict]:
     """Every event of the resource so far, oldest first."""
     async def fetch():
-        nc = await nats.connect(cluster.nats.address)
+        nc = await nats.connect(cluster.nats.address, **cluster.nats_options())
         try:
             sub = await nc.jetstream().subscribe(subjects.event(resource, resource_id), ordered_consumer=True,
                                                  deliver_policy=DeliverPolicy.ALL)

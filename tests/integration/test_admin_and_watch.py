@@ -20,7 +20,7 @@ def fails(call, *args, **kwargs) -> grpc.RpcError:
 
 def last_event(cluster, resource: str, resource_id: str) -> dict:
     async def fetch():
-        nc = await nats.connect(cluster.nats.address)
+        nc = await nats.connect(cluster.nats.address, **cluster.nats_options())
         try:
             msg = await nc.jetstream().get_last_msg(subjects.EVENTS_STREAM, subjects.event(resource, resource_id))
             return json.loads(msg.data)

@@ -33,6 +33,6 @@ def test_services_bound_to_every_address_are_reached_at_what_they_advertise(fres
     volume = client.create_available()
     attachment = attach(client, volume.id, NBD_ONLY, attachment_pb2.ATTACH_MODE_RW)
     data = attachment.connection_info.data
-    assert data["host"] == "127.0.0.1" and data["uri"].startswith("nbd://127.0.0.1:"), data
-    assert nbd.answers(data["uri"])
+    assert data["host"] == "127.0.0.1" and data["uri"].startswith("nbds://127.0.0.1:"), data
+    assert nbd.answers(data)
     detach(client, attachment.id)

@@ -9,6 +9,7 @@ from google.protobuf import field_mask_pb2
 
 from ember import auth
 from ember.v1 import volume_pb2, volume_pb2_grpc
+from tests import mtls
 from tests.harness import Client
 from tests.integration.errors_util import details
 
@@ -82,7 +83,7 @@ def test_missing_forged_and_expired_tokens_are_unauthenticated(cluster):
 
 def test_services_refuse_calls_that_bypass_the_gateway(cluster):
     volume_service = next(p for p in cluster.processes if p.name == "volume")
-    stub = volume_pb2_grpc.VolumeServiceStub(grpc.insecure_channel(volume_service.address))
+    stub = volume_pb2_grpc.VolumeServiceStub(mtls.channel(cluster.data_dir, volume_service.address))
     user_token = cluster.token("demo")
     for metadata in ((), (("authorization", "Bearer " + user_token),), ((auth.INTERNAL_METADATA_KEY, user_token),)):
         error = fails(stub.ListVolumes, volume_pb2.ListVolumesRequest(), metadata=metadata, timeout=10)

@@ -140,14 +140,14 @@ def test_a_host_whose_export_cannot_come_back_starts_serves_the_rest_and_restore
     client = c.client()
     volume = client.create_available(1)
     attached = complete(client, create(client, volume.id, NBD).id)
-    uri = attached.connection_info.data["uri"]
+    export = attached.connection_info.data
     data = tmp_path / "data.bin"
     data.write_bytes(os.urandom(4 * MIB))
-    assert nbd.write(data, uri).returncode == 0
+    assert nbd.write(data, export).returncode == 0
 
     next(p for p in c.processes if p.name == "volume").stop()
     os.kill(nbdkit_pid(c, attached.id), 9)
-    wait_for(lambda: not nbd.answers(uri))
+    wait_for(lambda: not nbd.answers(export))
     nbdkit.unlink()
     restarted = c.start("volume", **host)
 
@@ -168,11 +168,11 @@ def test_a_host_whose_export_cannot_come_back_starts_serves_the_rest_and_restore
     client.done(client.delete(other.id), volume_pb2.Volume())
 
     nbdkit.symlink_to(shutil.which("nbdkit"))
-    wait_for(lambda: nbd.answers(uri))
+    wait_for(lambda: nbd.answers(export))
     wait_for(lambda: not get(client, attached.id).HasField("export_failed_at"))
     assert get(client, attached.id).status_detail == ""
     back = tmp_path / "back.bin"
-    nbd.read(uri, back)
+    nbd.read(export, back)
     assert nbd.same_start(back, data.read_bytes())
     assert [e.get("export") for e in events_of(c, "attachments", attached.id) if "export" in e] == [
         "failed", "restored"]
@@ -192,9 +192,10 @@ def test_a_repeated_request_id_returns_the_same_attachment(cluster):
     at_once = str(uuid.uuid4())
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: create(client, crowded.id, NBD, at_once), range(8)))
-    assert len({a.id for a in answers}) == 1 and len({a.connection_info.data["uri"] for a in answers}) == 1
+    assert len({a.id for a in answers}) == 1
+    assert len({(a.connection_info.data["uri"], a.connection_info.data["tls_psk_key"]) for a in answers}) == 1
     assert [a.id for a in listed(client, crowded.id)] == [answers[0].id]
-    assert nbd.answers(answers[0].connection_info.data["uri"])
+    assert nbd.answers(answers[0].connection_info.data)
 
     for call in (lambda: create(client, crowded.id, NBD, request_id),
                  lambda: create(client, volume.id, NBD, request_id, instance="vm-2"),
@@ -218,8 +219,8 @@ def test_a_reservation_nobody_completes_is_released_and_a_completed_one_stays(fr
     left_attaching = create(client, exported.id, NBD, request_id)
     left_reserved = create(client, reserved.id)
     completed = create(client, in_time.id, NBD)
-    uri = left_attaching.connection_info.data["uri"]
-    assert nbd.answers(uri)
+    export = left_attaching.connection_info.data
+    assert nbd.answers(export)
     time.sleep(timeout * 0.6)
     complete(client, completed.id)
 
@@ -229,7 +230,7 @@ def test_a_reservation_nobody_completes_is_released_and_a_completed_one_stays(fr
         event = events_of(c, "attachments", abandoned.id)[-1]
         assert event["status"] == "deleted" and "without CompleteAttachment" in event["released"]
         assert f"attachment {abandoned.id} was released" in next(p for p in c.processes if p.name == "volume").log()
-    assert not nbd.answers(uri)
+    assert not nbd.answers(export)
     assert export_records(c) == [completed.id]
     retried = fails(create, client, exported.id, NBD, request_id)
     assert retried.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -238,5 +239,5 @@ def test_a_reservation_nobody_completes_is_released_and_a_completed_one_stays(fr
     time.sleep(timeout)
     assert get(client, completed.id).status == attachment_pb2.ATTACHMENT_STATUS_ATTACHED
     assert client.get(in_time.id).status == volume_pb2.VOLUME_STATUS_IN_USE
-    assert nbd.answers(completed.connection_info.data["uri"])
+    assert nbd.answers(completed.connection_info.data)
     detach(client, completed.id)

@@ -3,6 +3,7 @@ exports, real NBD clients writing and reading, state rules, multi-attach,
 force-detach, and exports that survive and follow a service restart
 (failed and abandoned attaches: test_attach_failures)."""
 
+import json
 import os
 import signal
 
@@ -12,6 +13,7 @@ import pytest
 from ember.v1 import attachment_pb2, volume_pb2
 from tests import nbd
 from tests.integration.errors_util import details
+from tests.integration.live_util import events_of
 
 MIB = 1024 * 1024
 NBD_ONLY = attachment_pb2.Connector(host="compute-1", ip="127.0.0.1", initiator="ember:compute-1", transports=["nbd"])
@@ -61,23 +63,24 @@ def test_write_over_nbd_detach_attach_again_and_read_back(cluster, data, tmp_pat
     assert reserved.status == attachment_pb2.ATTACHMENT_STATUS_ATTACHING
     assert client.get(volume.id).status == volume_pb2.VOLUME_STATUS_ATTACHING
     assert (info.driver_volume_type, info.access_mode, info.attachment_id) == ("nbd", "rw", reserved.id)
-    assert info.data["uri"] == f"nbd://127.0.0.1:{info.data['port']}/{reserved.id}"
+    assert info.data["uri"] == f"nbds://127.0.0.1:{info.data['port']}/{reserved.id}"
+    assert (info.data["tls"], info.data["tls_psk_identity"], len(info.data["tls_psk_key"])) == ("psk", reserved.id, 64)
     attached = client.call(client.volumes.CompleteAttachment,
                            attachment_pb2.CompleteAttachmentRequest(attachment_id=reserved.id))
     assert attached.status == attachment_pb2.ATTACHMENT_STATUS_ATTACHED and attached.attached_at.seconds
     assert client.get(volume.id).status == volume_pb2.VOLUME_STATUS_IN_USE
 
-    written = nbd.write(data, info.data["uri"])
+    written = nbd.write(data, info.data)
     assert written.returncode == 0, written.stderr
     detach(client, reserved.id)
     assert client.get(volume.id).status == volume_pb2.VOLUME_STATUS_AVAILABLE
-    assert not nbd.answers(info.data["uri"])
+    assert not nbd.answers(info.data)
     assert nbd.same_start(volume_file(cluster, volume), data.read_bytes())
 
     again = attach(client, volume.id)
     assert again.id != reserved.id
     copy = tmp_path / "back.bin"
-    nbd.read(again.connection_info.data["uri"], copy)
+    nbd.read(again.connection_info.data, copy)
     assert copy.stat().st_size == 1024**3
     assert nbd.same_start(copy, data.read_bytes())
     detach(client, again.id)
@@ -87,15 +90,15 @@ def test_read_only_attachments_refuse_writes(cluster, data):
     client = cluster.client("nbd-ro")
     volume = client.create_available(1)
     rw = attach(client, volume.id)
-    assert nbd.write(data, rw.connection_info.data["uri"]).returncode == 0
+    assert nbd.write(data, rw.connection_info.data).returncode == 0
     detach(client, rw.id)
     ro = attach(client, volume.id, mode=attachment_pb2.ATTACH_MODE_RO)
     assert ro.connection_info.access_mode == "ro" and ro.mode == attachment_pb2.ATTACH_MODE_RO
     other = data.with_name("other.bin")
     other.write_bytes(bytes(reversed(data.read_bytes()[:MIB])))
-    refused = nbd.write(other, ro.connection_info.data["uri"])
+    refused = nbd.write(other, ro.connection_info.data)
     assert refused.returncode != 0
-    assert nbd.answers(ro.connection_info.data["uri"])
+    assert nbd.answers(ro.connection_info.data)
     assert nbd.same_start(volume_file(cluster, volume), data.read_bytes())
     detach(client, ro.id)
 
@@ -181,7 +184,7 @@ def test_multi_attach_only_for_types_that_allow_it(cluster):
     assert one.connection_info.data["uri"] != two.connection_info.data["uri"]
     detach(admin, one.id)
     assert admin.get(volume.id).status == volume_pb2.VOLUME_STATUS_IN_USE
-    assert nbd.answers(two.connection_info.data["uri"])
+    assert nbd.answers(two.connection_info.data)
     detach(admin, two.id)
     assert admin.get(volume.id).status == volume_pb2.VOLUME_STATUS_AVAILABLE
 
@@ -190,9 +193,9 @@ def test_admin_force_detach_removes_export_and_record(cluster):
     admin, user = cluster.client("ops", admin=True), cluster.client("forced")
     volume = user.create_available(1)
     attachment = attach(user, volume.id)
-    uri = attachment.connection_info.data["uri"]
+    export = attachment.connection_info.data
     admin.call(admin.volumes.ForceDetach, attachment_pb2.ForceDetachRequest(attachment_id=attachment.id))
-    assert not nbd.answers(uri)
+    assert not nbd.answers(export)
     assert fails(user.call, user.volumes.GetAttachment,
                  attachment_pb2.GetAttachmentRequest(id=attachment.id)).code() == grpc.StatusCode.NOT_FOUND
     assert user.get(volume.id).status == volume_pb2.VOLUME_STATUS_AVAILABLE
@@ -209,21 +212,21 @@ def test_restart_brings_back_dead_exports_and_stops_orphans(fresh_cluster, data)
     kept_volume, orphan_volume = client.create_available(1), client.create_available(1)
     assert kept_volume.host.startswith("host-a@") and orphan_volume.host.startswith("host-a@")
     kept, orphan = attach(client, kept_volume.id), attach(client, orphan_volume.id)
-    assert nbd.write(data, kept.connection_info.data["uri"]).returncode == 0
+    assert nbd.write(data, kept.connection_info.data).returncode == 0
 
     host_a.stop()
-    assert nbd.answers(kept.connection_info.data["uri"]), "exports outlive the control plane"
+    assert nbd.answers(kept.connection_info.data), "exports outlive the control plane"
     os.kill(nbdkit_pid(c.root, kept.id), signal.SIGKILL)
     # With host-a away, another instance drops the record; the export lingers.
     admin.call(admin.volumes.ForceDetach, attachment_pb2.ForceDetachRequest(attachment_id=orphan.id))
-    assert nbd.answers(orphan.connection_info.data["uri"])
+    assert nbd.answers(orphan.connection_info.data)
 
     c.start("volume")
-    assert nbd.answers(kept.connection_info.data["uri"]), "the dead export came back on its port"
-    assert not nbd.answers(orphan.connection_info.data["uri"])
+    assert nbd.answers(kept.connection_info.data), "the dead export came back on its port"
+    assert not nbd.answers(orphan.connection_info.data)
     assert sorted(p.stem for p in (c.root / "exports").glob("*.json")) == [kept.id]
     back = c.root / "back.bin"
-    nbd.read(kept.connection_info.data["uri"], back)
+    nbd.read(kept.connection_info.data, back)
     assert nbd.same_start(back, data.read_bytes())
     detach(client, kept.id)
 
@@ -244,4 +247,29 @@ def test_volume_service_killed_while_detaching_finishes_the_detach_after_restart
     assert fails(client.call, client.volumes.GetAttachment,
                  attachment_pb2.GetAttachmentRequest(id=attachment.id)).code() == grpc.StatusCode.NOT_FOUND
     assert client.get(volume.id).status == volume_pb2.VOLUME_STATUS_AVAILABLE
-    assert not nbd.answers(attachment.connection_info.data["uri"])
+    assert not nbd.answers(attachment.connection_info.data)
+
+
+def test_the_exports_secret_goes_to_its_project_only_and_never_into_events_or_logs(cluster, data):
+    owner, other = cluster.client("psk-owner"), cluster.client("psk-other")
+    volume = owner.create_available(1)
+    attachment = attach(owner, volume.id)
+    export = attachment.connection_info.data
+    key = export["tls_psk_key"]
+    assert nbd.write(data, export).returncode == 0
+    assert not nbd.answers(export["uri"]), "the export answered a client without its secret"
+    shown = owner.call(owner.volumes.GetAttachment, attachment_pb2.GetAttachmentRequest(id=attachment.id))
+    assert shown.connection_info.data["tls_psk_key"] == key
+    assert fails(other.call, other.volumes.GetAttachment,
+                 attachment_pb2.GetAttachmentRequest(id=attachment.id)).code() == grpc.StatusCode.NOT_FOUND
+    assert not other.call(other.volumes.ListAttachments, attachment_pb2.ListAttachmentsRequest()).attachments
+    nbdkit_logs = list((cluster.root / "exports").glob(f"{attachment.id}.log"))
+    assert nbdkit_logs and all(key not in log.read_text() for log in nbdkit_logs)
+    detach(owner, attachment.id)
+    assert not nbd.answers(export), "the secret outlived the detach"
+
+    events = events_of(cluster, "*", "*")
+    assert any(e.get("id") == volume.id for e in events), "the events of the attach were read"
+    assert key not in json.dumps(events)
+    for process in cluster.processes:
+        assert key not in process.log(), process.name

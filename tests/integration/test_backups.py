@@ -21,6 +21,7 @@ import pytest
 from backup.nbd_client import NbdClient
 from backup.repository import Repository, locks, packs
 from backup.repository.format import CHUNK_SIZE
+from ember import nbd_psk
 from ember.v1 import attachment_pb2, backup_pb2, common_pb2, volume_pb2
 from tests import nbd
 from tests.harness import Cluster
@@ -69,7 +70,8 @@ def write_through_attachment(client, volume_id: str, writes: list[tuple[int, byt
     attachment = client.call(client.volumes.CreateAttachment, attachment_pb2.CreateAttachmentRequest(
         volume_id=volume_id, instance_id="writer", connector=CONNECTOR), timeout=60)
     client.call(client.volumes.CompleteAttachment, attachment_pb2.CompleteAttachmentRequest(attachment_id=attachment.id))
-    with NbdClient(attachment.connection_info.data["uri"]) as device:
+    export = attachment.connection_info.data
+    with NbdClient(export["uri"], psk=nbd_psk.of(export)) as device:
         for offset, data in writes:
             device.pwrite(data, offset)
         device.flush()

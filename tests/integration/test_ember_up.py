@@ -124,13 +124,16 @@ def test_the_cli_attaches_over_nbd(up):
     created = up.ember("volume", "create", "--size", "1", "--name", "over-nbd", "--wait", "--json")
     assert created.returncode == 0, created.stderr
     volume = json.loads(created.stdout)
-    over_nbd = up.ember("attach", volume["id"], "--instance", "vm-1", "--transport", "nbd")
+    psk_file = up.data_dir / "vm-1.psk"
+    over_nbd = up.ember("attach", volume["id"], "--instance", "vm-1", "--transport", "nbd", "--psk-file", str(psk_file))
     assert over_nbd.returncode == 0, over_nbd.stderr
     uri = over_nbd.stdout.strip()
-    assert uri.startswith("nbd://127.0.0.1:")
+    assert uri.startswith("nbds://") and "@127.0.0.1:" in uri and f"tls-psk-file={psk_file}" in uri
+    assert psk_file.stat().st_mode & 0o777 == 0o600
     assert nbd.answers(uri)
     (listed,) = json.loads(up.ember("attachment", "list", "--volume", volume["id"], "--json").stdout)
     assert up.ember("detach", listed["id"]).returncode == 0
+    assert not nbd.answers(uri)
     assert up.ember("volume", "delete", volume["id"], "--wait").returncode == 0
 
 

@@ -89,7 +89,8 @@ def test_a_gateway_named_by_host_name_serving_tls(cluster, gateways, tmp_path):
     issued.private_key_pem.write_to_path(key)
     cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
     ca.cert_pem.write_to_path(bundle)
-    env = cluster.env(EMBER_LISTEN="127.0.0.1:0", EMBER_TLS_CERT=str(cert), EMBER_TLS_KEY=str(key))
+    env = cluster.service_env("api_gateway", EMBER_LISTEN="127.0.0.1:0", EMBER_PUBLIC_TLS_CERT=str(cert),
+                              EMBER_PUBLIC_TLS_KEY=str(key))
     tls = launcher.start_service("api_gateway", env, cluster.data_dir / "logs", name="gateway-tls")
     try:
         url = f"{gateways[0]},localhost:{tls.address.rpartition(':')[2]}"

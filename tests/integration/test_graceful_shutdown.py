@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from google.longrunning import operations_pb2
 
 from ember.v1 import attachment_pb2, backup_pb2, common_pb2, volume_pb2
+from tests import mtls
 from tests.harness import Cluster
 
 MIB = 1024 * 1024
@@ -43,7 +44,7 @@ def test_health_turns_not_serving_before_the_port_closes(fresh_cluster: Cluster)
     c.start_all()
     volume = next(p for p in c.processes if p.name == "volume")
     seen = []
-    with grpc.insecure_channel(volume.address) as channel:
+    with mtls.channel(c.data_dir, volume.address) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
         seen.append(next(watch).status)
         volume.popen.send_signal(signal.SIGTERM)

@@ -64,13 +64,13 @@ def run_guest(cluster, compute_dir, project, volume_id, *args) -> subprocess.Com
 
 def write_from_host(client, volume_id, data_file) -> None:
     attachment = attach(client, volume_id)
-    assert nbd.write(data_file, attachment.connection_info.data["uri"]).returncode == 0
+    assert nbd.write(data_file, attachment.connection_info.data).returncode == 0
     detach(client, attachment.id)
 
 
 def read_from_host(client, volume_id, destination) -> bytes:
     attachment = attach(client, volume_id)
-    nbd.read(attachment.connection_info.data["uri"], destination)
+    nbd.read(attachment.connection_info.data, destination)
     detach(client, attachment.id)
     return destination.read_bytes()
 

@@ -37,8 +37,8 @@ STREAMS = (
 )
 
 
-async def _stream_infos(servers: str) -> dict:
-    nc = await nats.connect(servers=servers.split(","))
+async def _stream_infos(servers: str, options: dict) -> dict:
+    nc = await nats.connect(servers=servers.split(","), **options)
     try:
         js = nc.jetstream()
         return {name: await js.stream_info(name) for name in STREAMS}
@@ -47,7 +47,7 @@ async def _stream_infos(servers: str) -> dict:
 
 
 def stream_infos(cluster: Cluster) -> dict:
-    return asyncio.run(_stream_infos(cluster.nats.address))
+    return asyncio.run(_stream_infos(cluster.nats.address, cluster.nats_options()))
 
 
 def wait_until_replicated(cluster: Cluster, timeout: float = SETTLE) -> dict:

@@ -69,10 +69,11 @@ def test_services_stop_cleanly_after_idling(fresh_cluster):
 def test_jetstream_keeps_a_republished_task_it_would_drop_as_a_duplicate(tmp_path):
     """The outbox re-publishes a task whose first copy was stored and then went
     unfinished; under the first copy's id the stream would drop it."""
-    nats_server = launcher.start_nats(tmp_path, launcher.free_port())
+    mesh = launcher.Mesh(tmp_path)
+    nats_server = mesh.start_nats(launcher.free_port())
 
     async def stored_after_each_publish() -> list[int]:
-        bus = await Bus.connect(nats_server.address, "test")
+        bus = await Bus.connect(nats_server.address, "test", options=mesh.nats_options())
         try:
             await bus.ensure_streams()
             task = outbox.Task(subjects.scheduler_task("create"), "op-1", {"operation_id": "op-1"})
@@ -87,4 +88,4 @@ def test_jetstream_keeps_a_republished_task_it_would_drop_as_a_duplicate(tmp_pat
     try:
         assert asyncio.run(stored_after_each_publish()) == [1, 1, 2]
     finally:
-        nats_server.stop()
+        mesh.stop()

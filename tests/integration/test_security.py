@@ -1,5 +1,5 @@
 """Who may call what, over every RPC from the descriptors: bad tokens, missing roles, other projects and direct calls
-to internal ports are refused; the gateway serves TLS; no token or secret reaches a log."""
+to internal ports (over mutual TLS) are refused; the gateway serves TLS; no token or secret reaches a log."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from ember.v1 import (
     attachment_pb2, backup_pb2, quota_pb2, snapshot_pb2, volume_host_pb2, volume_pb2, volume_pb2_grpc,
     volume_type_pb2,
 )
+from tests import mtls
 from tests.harness import Cluster
 
 CALL_TIMEOUT = 10.0
@@ -290,7 +291,9 @@ def test_internal_ports_admit_only_the_gateways_identity(cluster, process):
         "user token as identity": ((auth.INTERNAL_METADATA_KEY, user_token),),
         "identity of another secret": ((auth.INTERNAL_METADATA_KEY, auth.create_internal(me, b"not-" + secret)),),
     }
-    with grpc.insecure_channel(address) as channel:
+    # Inside mutual TLS, as the gateway calls: the certificate lets a caller
+    # in, and the signed identity still decides what it may do.
+    with mtls.channel(cluster.data_dir, address) as channel:
         gateway_identity = ((auth.INTERNAL_METADATA_KEY, auth.create_internal(me, secret)),)
         assert call(channel, BY_NAME[ANSWERS_GATEWAY[process]], gateway_identity)[0] == grpc.StatusCode.OK
         for method in (m for service in INTERNAL_SERVICES[process] for m in service.methods):
@@ -316,7 +319,7 @@ def tls(cluster, tmp_path_factory) -> TlsGateway:
     server.private_key_pem.write_to_path(key)
     cert.write_bytes(b"".join(blob.bytes() for blob in server.cert_chain_pems))
     ca.cert_pem.write_to_path(bundle)
-    env = cluster.env(EMBER_TLS_CERT=str(cert), EMBER_TLS_KEY=str(key))
+    env = cluster.service_env("api_gateway", EMBER_PUBLIC_TLS_CERT=str(cert), EMBER_PUBLIC_TLS_KEY=str(key))
     process = launcher.start_service("api_gateway", env, cluster.data_dir / "logs", name="gateway-tls")
     try:
         yield TlsGateway(process, bundle, key)

@@ -4,7 +4,7 @@ with exit status 0 on SIGTERM."""
 
 import json
 
-from ember import launcher
+from ember import config, launcher
 from ember.v1 import volume_pb2
 from tests.harness import Cluster
 
@@ -17,24 +17,37 @@ nats_url = [{nats_url}]
 listen = "127.0.0.1:0"
 registry_ttl = "6s"
 task_ack_wait = 3
+tls_ca = {tls_ca}
+tls_cert = {tls_cert}
+tls_key = {tls_key}
 
 [gateway]
+{gateway_nats}
 # Tests run side by side: not the gateway's own fixed port.
 listen = "127.0.0.1:0"
 call_timeout = "20s"
 
 [scheduler]
+{scheduler_nats}
 scheduler_max_attempts = 2
 
 [volume]
+{volume_nats}
 host = "host-a"
 pools = ["gold"]
 pool_capacity_gb = 10
 report_interval = 1
 
 [backup]
+{backup_nats}
 backup_tasks = 2
 """
+
+
+def nats_user(cluster: Cluster, service: str, host: str) -> str:
+    """The lines of a service's table that give it its own NATS user."""
+    settings = cluster.nats_access.settings(cluster.nats_user(service, host))
+    return "\n".join(f"{name} = {json.dumps(value)}" for name, value in settings.items())
 
 
 def test_each_service_runs_from_one_host_file_and_stops_cleanly(tmp_path):
@@ -42,9 +55,12 @@ def test_each_service_runs_from_one_host_file_and_stops_cleanly(tmp_path):
     try:
         cluster.start_nats()
         path = tmp_path / "host.toml"
-        path.write_text(HOST.format(**{name: json.dumps(value) for name, value in {
-            "data_dir": str(tmp_path), "database_url": cluster.database_url, "secret": cluster.secret,
-            "nats_url": cluster.nats.address}.items()}))
+        values = {"data_dir": str(tmp_path), "database_url": cluster.database_url, "secret": cluster.secret,
+                  "nats_url": cluster.nats.address, "tls_ca": str(cluster.tls.ca), "tls_cert": str(cluster.tls.cert),
+                  "tls_key": str(cluster.tls.key)}
+        path.write_text(HOST.format(**{name: json.dumps(value) for name, value in values.items()}, **{
+            f"{service}_nats": nats_user(cluster, service, "host-a" if service == "volume" else config.default_host())
+            for service in ("gateway", "scheduler", "volume", "backup")}))
         for service in ("scheduler", "volume", "backup", "gateway"):
             process = launcher.start_service("cli", {}, tmp_path / "logs", name=service,
                                              args=["serve", service, "--config", str(path)])

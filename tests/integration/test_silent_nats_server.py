@@ -56,10 +56,11 @@ class Cable:
 
 
 async def test_a_bus_whose_server_falls_silent_connects_again(tmp_path):
-    nats_server = launcher.start_nats(tmp_path, launcher.free_port())
+    mesh = launcher.Mesh(tmp_path)
+    nats_server = mesh.start_nats(launcher.free_port())
     cable = Cable(int(nats_server.address.rsplit(":", 1)[1]))
     port = await cable.start()
-    bus = await Bus.connect(f"nats://127.0.0.1:{port}", "silent-server-test")
+    bus = await Bus.connect(f"nats://127.0.0.1:{port}", "silent-server-test", options=mesh.nats_options())
     try:
         cable.pull()
         deadline = time.monotonic() + NOTICED_WITHIN
@@ -72,4 +73,4 @@ async def test_a_bus_whose_server_falls_silent_connects_again(tmp_path):
     finally:
         await bus.close()
         await cable.close()
-        nats_server.stop()
+        mesh.stop()

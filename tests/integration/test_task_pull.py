@@ -20,7 +20,8 @@ EACH = 30
 
 
 async def test_two_processes_on_one_durable_take_every_task_once_on_its_first_delivery(tmp_path):
-    server = launcher.start_nats(tmp_path, launcher.free_port())
+    mesh = launcher.Mesh(tmp_path)
+    server = mesh.start_nats(launcher.free_port())
     buses: list[Bus] = []
     handled: dict[str, list[int]] = {}
     waiting: dict[str, asyncio.Future] = {}
@@ -42,7 +43,8 @@ async def test_two_processes_on_one_durable_take_every_task_once_on_its_first_de
             await waiting[key]
 
     try:
-        buses = [await Bus.connect(server.address, name) for name in ("publisher", "consumer-1", "consumer-2")]
+        buses = [await Bus.connect(server.address, name, options=mesh.nats_options())
+                 for name in ("publisher", "consumer-1", "consumer-2")]
         publisher = buses[0]
         for bus in buses[1:]:
             await bus.consume(SUBJECT, DURABLE, handler, ack_wait=3, max_deliver=5)
@@ -52,13 +54,14 @@ async def test_two_processes_on_one_durable_take_every_task_once_on_its_first_de
     finally:
         for bus in buses:
             await bus.close()
-        server.stop()
+        mesh.stop()
     assert handled == {f"{n}.{i}": [1] for n in range(CLIENTS) for i in range(EACH)}
 
 
 async def test_a_pull_takes_what_is_ready_in_one_batch_and_otherwise_waits_for_one(tmp_path):
-    server = launcher.start_nats(tmp_path, launcher.free_port())
-    bus = await Bus.connect(server.address, "puller-test")
+    mesh = launcher.Mesh(tmp_path)
+    server = mesh.start_nats(launcher.free_port())
+    bus = await Bus.connect(server.address, "puller-test", options=mesh.nats_options())
     try:
         await bus.js.add_consumer(subjects.TASKS_STREAM, ConsumerConfig(
             durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=30, filter_subject=SUBJECT))
@@ -80,4 +83,4 @@ async def test_a_pull_takes_what_is_ready_in_one_batch_and_otherwise_waits_for_o
             await msg.ack()
     finally:
         await bus.close()
-        server.stop()
+        mesh.stop()

@@ -5,12 +5,14 @@ written before the fault intact; plus writing that data from compute-1."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+from typing import Iterator
 
 from backup.repository import manifests
 from ember.v1 import attachment_pb2, quota_pb2, volume_pb2
-from tests import settling
+from tests import nbd, settling
 from tests.multihost.topology import ZONES, Topology
 from tests.settling import list_all, wait_for
 
@@ -68,8 +70,12 @@ def assert_consistent(topology: Topology, agent) -> None:
     assert set(manifests.backup_ids(topology.repository)) <= every["backup"]
 
 
-def nbd_uri(attachment) -> str:
-    return attachment.connection_info.data["uri"]
+@contextlib.contextmanager
+def nbd_uri(attachment) -> Iterator[str]:
+    """The URI nbdcopy opens on any host for the attachment's export, with
+    its TLS-PSK in a private file (the hosts share a file system) meanwhile."""
+    with nbd.uri_of(attachment.connection_info.data) as uri:
+        yield uri
 
 
 def write_from_compute(topology: Topology, client, volume_id: str, size: int = 2 * MIB) -> bytes:
@@ -82,8 +88,9 @@ def write_from_compute(topology: Topology, client, volume_id: str, size: int = 2
         volume_id=volume_id, instance_id="writer", connector=attachment_pb2.Connector(
             host="compute-1", transports=["nbd"])), timeout=60)
     try:
-        copied = topology["compute-1"].run(["nbdcopy", "--flush", str(source), nbd_uri(attachment)],
-                                           capture_output=True, text=True, timeout=120)
+        with nbd_uri(attachment) as uri:
+            copied = topology["compute-1"].run(["nbdcopy", "--flush", str(source), uri],
+                                               capture_output=True, text=True, timeout=120)
         assert copied.returncode == 0, copied.stderr
     finally:
         client.call(client.volumes.DeleteAttachment,

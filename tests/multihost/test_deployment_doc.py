@@ -1,24 +1,26 @@
 """docs/deployment.md kept honest: its config files parse, pass the checks a
-service starts with and agree with its tables (everywhere); as root, its three
-machines start from those very files and place, back up and drain as it says."""
+service starts with and agree with its tables and with what its commands make
+(everywhere); as root, its three machines are set up as it says, start from
+those very files and place, back up and drain as it says."""
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import os
 import pathlib
 import re
 import tomllib
 
 from backup.repository import manifests
-from ember import addresses, config, config_file
+from ember import addresses, config, config_file, pki, tls
 from ember.v1 import attachment_pb2, backup_pb2, scheduler_pb2, volume_pb2
 from tests import nbd, prerequisites
 from tests.multihost import checks, network
 from tests.multihost.deployment_doc import (
-    DOC, Deployment, Machine, blocks, configs, database, hba_network, machines, nats_listen, settings_of, shared,
-    table, tables,
+    DOC, NATS_CONF, PATH_IN_VALUE, PLACEHOLDER, Deployment, Machine, blocks, configs, database, delivered,
+    hba_network, machines, nats_dir, nats_listen, passfile, run_commands, settings_of, shared, table, tables,
 )
 from tests.multihost.remote import Agent
 from tests.postgres import binaries
@@ -36,12 +38,14 @@ def test_config_files_parse_and_pass_the_start_checks(tmp_path, monkeypatch):
     _without_ember_variables(monkeypatch)
     files, hosts = configs(), machines()
     assert set(files) == set(hosts) and len(hosts) == 3
-    # One shape, as the test bed's files: the same top-level keys, equal but for the host's name.
-    common = [{k: v for k, v in shared(doc).items() if k != "host"} for doc in files.values()]
+    # One shape, as the test bed's files: the same top-level keys, equal but for the host's name and certificate.
+    own = {"host", "tls_cert", "tls_key"}
+    common = [{k: v for k, v in shared(doc).items() if k not in own} for doc in files.values()]
     assert all(c == common[0] for c in common), common
     for name, document in files.items():
         machine = hosts[name]
         assert document["host"] == name
+        assert {pathlib.PurePath(document[key]).stem for key in ("tls_cert", "tls_key")} == {name}
         assert list(tables(document)) == machine.services, (name, machine)
         path = tmp_path / f"{name}.toml"
         path.write_text(blocks("config")[f"{name}.toml"])
@@ -118,12 +122,60 @@ def test_nats_and_database_setup_agree_with_the_files():
     assert hosts[nats_machine].address == addresses.split(listen)[0]
     for document in configs().values():
         assert document["nats_url"] == f"nats://{listen}"
+    assert f"nats-server -c {NATS_CONF}" in DOC.read_text()
     name, user, admitted = hba_network()
     url = database()
     assert (url.path.lstrip("/"), url.username) == (name, user)
     assert all(ipaddress.ip_address(m.address) in admitted for m in hosts.values())
     assert f"createuser --pwprompt {user}" in DOC.read_text()
     assert f"createdb --owner {user} {name}" in DOC.read_text()
+    # The password is in the passfile the URL names, on the line libpq looks for.
+    assert url.password is None
+    _, text = passfile()
+    assert text.strip() == f"{url.hostname}:{url.port}:{name}:{user}:{PLACEHOLDER}"
+
+
+def _printed_nats_lines(output: str) -> dict[tuple[str, str], dict]:
+    """`ember nats access`'s lines by (machine, service): `# HOST [ROLE]: ...` over each service's lines."""
+    found = {}
+    for block in output.strip().split("\n\n"):
+        header = re.match(r"# (\S+) \[(\w+)\]", block)
+        if header:
+            found[header.groups()] = tomllib.loads(block)
+    return found
+
+
+def test_the_commands_make_every_file_the_machines_are_given(tmp_path, monkeypatch):
+    """As the doc's commands run on a workstation: each machine gets every
+    file its config names, its certificate passes its services' start
+    checks, and each service's NATS user is the one made for it."""
+    _without_ember_variables(monkeypatch)
+    printed = run_commands(tmp_path)
+    nats_machine, _ = nats_listen()
+    passfile_path, _ = passfile()
+    for name, document in configs().items():
+        given = delivered(name)
+        assert all((tmp_path / source).is_file() for source in given.values()), given
+        values = [v for part in (document, *tables(document).values()) for v in part.values() if isinstance(v, str)]
+        named = {path for value in values for path in PATH_IN_VALUE.findall(value) if path.startswith("/etc/")}
+        assert not named - {passfile_path} - set(given), (name, named - {passfile_path} - set(given))
+        files = [str(tmp_path / given[document[key]]) for key in ("tls_ca", "tls_cert", "tls_key")]
+        path = tmp_path / f"{name}.toml"
+        path.write_text(blocks("config")[f"{name}.toml"])
+        for service in machines()[name].services:
+            pki.check_host(*files, [tls.advertised_host(settings_of(path, service))])
+    users = _printed_nats_lines(printed[-1])
+    assert set(users) == {(m.name, s) for m in machines().values() for s in m.services}
+    for (name, service), lines in users.items():
+        assert {key: tables(configs()[name])[service][key] for key in lines} == lines
+    # nats-server finds the users file beside its conf, naming its own machine's certificate as given to it.
+    include = re.search(r'^include "([^"]+)"', blocks("nats-server")[nats_machine], re.M).group(1)
+    on_nats = delivered(nats_machine)
+    assert on_nats[str(pathlib.PurePath(NATS_CONF).parent / include)] == f"{nats_dir()}/nats-access.conf"
+    server_tls = json.loads(re.search(r"^tls (.*)$", (tmp_path / nats_dir() / "nats-access.conf").read_text(),
+                                      re.M).group(1))
+    assert on_nats[server_tls["cert_file"]] == f"{nats_machine}/{nats_machine}.pem"
+    assert server_tls["verify"] is True and on_nats[server_tls["ca_file"]].endswith(pki.CA_CERT)
 
 
 def _storage(deployment: Deployment) -> dict[str, str]:
@@ -155,8 +207,9 @@ def _write_over_nbd(deployment: Deployment, client, volume_id: str) -> bytes:
         volume_id=volume_id, instance_id="doc", connector=attachment_pb2.Connector(host=machine, transports=["nbd"])),
         timeout=60)
     try:
-        copied = deployment[machine].run(["nbdcopy", "--flush", str(source), checks.nbd_uri(attachment)],
-                                         capture_output=True, text=True, timeout=120)
+        with checks.nbd_uri(attachment) as uri:
+            copied = deployment[machine].run(["nbdcopy", "--flush", str(source), uri],
+                                             capture_output=True, text=True, timeout=120)
         assert copied.returncode == 0, copied.stderr
     finally:
         client.call(client.volumes.DeleteAttachment,

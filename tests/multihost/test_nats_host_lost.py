@@ -32,8 +32,8 @@ STREAMS = (
 )
 
 
-async def _stream_infos() -> dict:
-    nc = await nats.connect(servers=nats_url().split(","), connect_timeout=2, max_reconnect_attempts=1)
+async def _stream_infos(options: dict) -> dict:
+    nc = await nats.connect(servers=nats_url().split(","), connect_timeout=2, max_reconnect_attempts=1, **options)
     try:
         js = nc.jetstream(timeout=5)
         return {name: await js.stream_info(name) for name in STREAMS}
@@ -43,7 +43,8 @@ async def _stream_infos() -> dict:
 
 def stream_infos(topology: Topology) -> dict:
     """Asked from ctl-1, across the bridge (the test's own namespace has no route there)."""
-    return topology["ctl-1"].inside(lambda: asyncio.run(_stream_infos()))
+    options = topology.nats_options("ctl-1")
+    return topology["ctl-1"].inside(lambda: asyncio.run(_stream_infos(options)))
 
 
 def replicated(infos: dict) -> bool:

@@ -51,7 +51,7 @@ def test_create_attach_snapshot_back_up_and_restore_across_hosts(topology, compu
              f'dd if="$EMBER_DISK" bs=1M count={WRITTEN_MIB} 2>/dev/null | sha256sum')
     wrote = instance_run(topology, guest_image, project, volume.id, "vm-writer", write)
     assert wrote.returncode == 0, wrote.stderr
-    assert f"rw over nbd (nbd://{topology['store-2'].address}:" in wrote.stderr, wrote.stderr
+    assert f"rw over nbd (nbds://{topology['store-2'].address}:" in wrote.stderr, wrote.stderr
     written = sha256_in(wrote.stdout)
     on_store = checks.volume_file(topology, volume).read_bytes()[: WRITTEN_MIB * MIB]
     assert hashlib.sha256(on_store).hexdigest() == written, "the guest's writes did not reach store-2"
@@ -81,7 +81,7 @@ def test_create_attach_snapshot_back_up_and_restore_across_hosts(topology, compu
     read = instance_run(topology, guest_image, project, restored.id, "vm-reader",
                         f'dd if="$EMBER_DISK" bs=1M count={WRITTEN_MIB} 2>/dev/null | sha256sum')
     assert read.returncode == 0, read.stderr
-    assert f"over nbd (nbd://{topology['store-1'].address}:" in read.stderr, read.stderr
+    assert f"over nbd (nbds://{topology['store-1'].address}:" in read.stderr, read.stderr
     assert sha256_in(read.stdout) == written, "the restored volume does not hold what the guest wrote"
 
     checks.settled(client)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import pathlib
 import secrets
+import shutil
 import signal
 import socket
 
-from ember import auth, launcher
+from ember import auth, files, launcher, nats_access, pki
 from tests.harness import FAST_SETTINGS
 from tests.multihost.network import SUBNET, Host, Network
 from tests.multihost.remote import Agent
@@ -49,10 +50,15 @@ def toml_value(value) -> str:
     return json.dumps(value)
 
 
-def host_config(host: Host, database_url: str, secret: str, repository: pathlib.Path) -> str:
+def host_config(host: Host, database_url: str, secret: str, repository: pathlib.Path, tls: pki.TlsFiles,
+                nats_users: dict[str, dict[str, str]]) -> str:
     """The config file of `host`: settings every service on it shares, then
-    a table for each service it runs."""
+    a table for each service it runs, with its own NATS user (`nats_users`
+    by service)."""
     shared = {
+        "tls_ca": str(tls.ca),
+        "tls_cert": str(tls.cert),
+        "tls_key": str(tls.key),
         "host": host.name,
         "data_dir": str(host.data_dir),
         "nats_url": nats_url(),
@@ -63,7 +69,7 @@ def host_config(host: Host, database_url: str, secret: str, repository: pathlib.
     }
     tables: dict[str, dict] = {}
     for service in SERVICES.get(host.name, ()):
-        table = tables.setdefault(service, {"listen": f"{host.address}:{PORTS[service]}"})
+        table = tables.setdefault(service, {"listen": f"{host.address}:{PORTS[service]}", **nats_users[service]})
         if service == "volume":
             table.update(availability_zone=ZONES[host.name], nbd_listen=host.address,
                          pool_capacity_gb=STORE_CAPACITY_GB)
@@ -83,6 +89,8 @@ class Topology:
         self.network = Network(root)
         self.secret = secrets.token_urlsafe(32)
         self.repository = root / "repository"
+        self.ca_dir = root / "pki"
+        self.nats_access = nats_access.Access(root / "nats-users")
         self.processes: dict[str, launcher.Process] = {}
         self.nats_nodes: dict[str, launcher.Process] = {}
         self.postgres: Postgres | None = None
@@ -105,17 +113,45 @@ class Topology:
         for name, number in HOSTS.items():
             self.network.add(name, number)
         self.repository.mkdir()
+        # The CA's key stays here, off every host: hosts get their certificate and the CA's.
+        pki.init_ca(self.ca_dir)
+        for host, services in SERVICES.items():
+            for service in services:
+                self.nats_access.add(nats_access.User(service, host))
         for name in NATS:
             self.start_nats(name)
-        self.network["ctl-1"].inside(lambda: launcher.wait_for_jetstream(nats_url().split(",")))
+        self.network["ctl-1"].inside(lambda: launcher.wait_for_jetstream(nats_url().split(","),
+                                                                         self.nats_options("ctl-1")))
         self.start_database()
         for host, services in SERVICES.items():
             path = self[host].data_dir / "ember.toml"
-            path.write_text(host_config(self[host], self.database_url, self.secret, self.repository))
-            path.chmod(0o600)
+            users = {service: self._nats_user(host, service) for service in services}
+            config = host_config(self[host], self.database_url, self.secret, self.repository, self.tls(host), users)
+            files.write_private(path, config)
             for service in services:
                 self.start_service(host, service)
         return self
+
+    def tls(self, host: str) -> pki.TlsFiles:
+        """`host`'s certificate (issued the first time) and the CA's, in its data directory."""
+        directory = self[host].data_dir / "pki"
+        files = pki.TlsFiles(directory / pki.CA_CERT, directory / f"{host}.pem", directory / f"{host}.key")
+        if not files.cert.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.ca_dir / pki.CA_CERT, files.ca)
+            pki.issue(self.ca_dir, directory, host, [self[host].address])
+        return files
+
+    def _nats_user(self, host: str, service: str) -> dict[str, str]:
+        """The NATS user settings of `service` on `host`, its password file copied onto the host."""
+        settings = self.nats_access.settings(nats_access.User(service, host))
+        copy = self[host].data_dir / "nats" / pathlib.Path(settings["nats_password_file"]).name
+        files.write_private(copy, pathlib.Path(settings["nats_password_file"]).read_text())
+        return {**settings, "nats_password_file": str(copy)}
+
+    def nats_options(self, host: str) -> dict:
+        """nats.connect() keywords of the admin, from inside `host` with its certificate."""
+        return self.nats_access.client_options(self.nats_access.users[nats_access.ADMIN], self.tls(host))
 
     def start_nats(self, name: str) -> launcher.Process:
         """(Re)starts the NATS node of host `name` on its store."""
@@ -125,8 +161,11 @@ class Topology:
         store.mkdir(parents=True, exist_ok=True)
         routes = [f"{self[h].address}:{NATS_CLUSTER_PORT}" for h in NATS]
         conf = host.data_dir / "nats.conf"
-        conf.write_text(launcher.nats_node_conf(index, f"{host.address}:{NATS_PORT}",
-                                                f"{host.address}:{NATS_CLUSTER_PORT}", routes, store))
+        tls = self.tls(name)
+        self.nats_access.write(host.data_dir / "nats-access.conf", tls)
+        files.write_private(conf, launcher.nats_node_conf(
+            index, f"{host.address}:{NATS_PORT}", f"{host.address}:{NATS_CLUSTER_PORT}", routes, store,
+            "nats-access.conf", self.nats_access.route(tls)))
 
         def reachable() -> None:
             host.inside(lambda: socket.create_connection((host.address, NATS_PORT), timeout=0.5).close())

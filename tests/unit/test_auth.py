@@ -5,7 +5,10 @@ import jwt
 import pytest
 
 from ember import auth, errors
+from ember.directory import Directory
 from ember.grpc_server import bearer_authenticator, internal_authenticator
+from ember.runtime import Runtime
+from ember.testing import make_settings
 
 SECRET = b"s" * 48
 ALICE = auth.Identity("proj-a", "alice", ("admin",))
@@ -137,3 +140,54 @@ def test_services_admit_the_gateways_identity_only(metadata, tokens):
     authenticate = internal_authenticator(SECRET)
     assert authenticate(((auth.INTERNAL_METADATA_KEY, tokens["internal"]),)) == ALICE
     assert refusal(authenticate, filled(metadata, tokens), tokens).reason == "NOT_FROM_GATEWAY"
+
+
+OLD, NEW, UNKNOWN = b"o" * 48, b"n" * 48, b"u" * 48
+
+
+def test_accepted_secrets_are_read_from_the_setting():
+    assert auth.load_accepted("") == ()
+    assert auth.load_accepted(" a, b,,a ,") == (b"a", b"b")
+
+
+@pytest.mark.parametrize("create, verify", [(auth.create_token, auth.verify_token),
+                                            (auth.create_internal, auth.verify_internal)])
+def test_tokens_of_an_accepted_secret_are_admitted_and_unknown_ones_are_not(create, verify):
+    def made_with(secret: bytes) -> str:
+        return create(ALICE, secret, 60) if create is auth.create_token else create(ALICE, secret)
+
+    assert verify(made_with(OLD), NEW, (OLD,)) == ALICE
+    assert verify(made_with(NEW), OLD, (NEW,)) == ALICE
+    assert verify(made_with(NEW), NEW, (OLD,)) == ALICE
+    with pytest.raises(auth.InvalidToken, match="invalid token: Signature"):
+        verify(made_with(UNKNOWN), NEW, (OLD,))
+
+
+def test_a_token_admitted_under_an_accepted_secret_is_refused_once_that_secret_is_dropped():
+    old_user, old_internal = auth.create_token(ALICE, OLD, 60), auth.create_internal(ALICE, OLD)
+    assert auth.verify_token(old_user, NEW, (OLD,)) == ALICE
+    assert auth.verify_internal(old_internal, NEW, (OLD,)) == ALICE
+    # The cache of verified tokens must not carry the old secret's word over.
+    with pytest.raises(auth.InvalidToken):
+        auth.verify_token(old_user, NEW)
+    with pytest.raises(auth.InvalidToken):
+        auth.verify_internal(old_internal, NEW)
+
+
+def test_an_expired_token_of_an_accepted_secret_says_it_expired():
+    with pytest.raises(auth.InvalidToken, match="expired"):
+        auth.verify_token(auth.create_token(ALICE, OLD, -5), NEW, (OLD,))
+
+
+def test_the_authenticators_admit_accepted_secrets_and_signing_uses_the_current_one(tmp_path):
+    gateway, service = bearer_authenticator(NEW, (OLD,)), internal_authenticator(NEW, (OLD,))
+    assert gateway((("authorization", f"Bearer {auth.create_token(ALICE, OLD, 60)}"),)) == ALICE
+    assert service(((auth.INTERNAL_METADATA_KEY, auth.create_internal(ALICE, OLD)),)) == ALICE
+    # A process signs with its auth_secret, never with a secret it only accepts.
+    rotated = Runtime(make_settings(tmp_path, auth_secret=NEW.decode(), auth_secrets_accepted=OLD.decode()), "volume")
+    signed = dict(rotated.internal_client(Directory(6.0)).metadata(ALICE))[auth.INTERNAL_METADATA_KEY]
+    assert internal_authenticator(NEW)(((auth.INTERNAL_METADATA_KEY, signed),)) == ALICE
+    with pytest.raises(errors.Unauthenticated):
+        internal_authenticator(OLD)(((auth.INTERNAL_METADATA_KEY, signed),))
+    with pytest.raises(errors.Unauthenticated, match="invalid token"):
+        gateway((("authorization", f"Bearer {auth.create_token(ALICE, UNKNOWN, 60)}"),))

@@ -15,14 +15,22 @@ import pytest
 from google.longrunning import operations_pb2
 
 from cli import backups, client, gateways, snapshots, volumes
+from ember import errors
+from ember.grpc_server import STOPPING
 from ember.v1 import attachment_pb2, volume_pb2, volume_pb2_grpc
 
 CREATE = "/ember.v1.VolumeService/CreateVolume"
 
 
 class Status(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str):
-        self._code, self._details = code, details
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata=None):
+        self._code, self._details, self._trailing = code, details, trailing_metadata
+
+    @classmethod
+    def of(cls, error: errors.EmberError) -> "Status":
+        """As a call ended by Ember's `error` fails, its rich status in the trailing metadata."""
+        status = error.to_status()
+        return cls(status.code, status.details, status.trailing_metadata)
 
     def code(self):
         return self._code
@@ -30,12 +38,17 @@ class Status(grpc.RpcError):
     def details(self):
         return self._details
 
+    def trailing_metadata(self):
+        return self._trailing
+
 
 NEVER_ARRIVED = Status(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: "
                                                     "UNKNOWN: ipv4:127.0.0.1:1: Connection refused")
 WENT_AWAY = Status(grpc.StatusCode.UNAVAILABLE, "Socket closed")
 NO_ANSWER = Status(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
 REFUSED = Status(grpc.StatusCode.FAILED_PRECONDITION, "volume is in use")
+TURNED_AWAY = Status.of(errors.Unavailable("this gateway is stopping and did nothing of this call", STOPPING))
+OTHERWISE_UNAVAILABLE = Status.of(errors.Unavailable("the database is unreachable; try again"))
 
 
 @pytest.mark.parametrize("method, request_, error, moves_on", [
@@ -50,6 +63,10 @@ REFUSED = Status(grpc.StatusCode.FAILED_PRECONDITION, "volume is in use")
     ("/ember.v1.VolumeService/ListVolumes", volume_pb2.ListVolumesRequest(), NO_ANSWER, True),
     ("/google.longrunning.Operations/WaitOperation", operations_pb2.WaitOperationRequest(), NO_ANSWER, True),
     ("/ember.v1.StatusService/GetStatus", volume_pb2.GetVolumeRequest(), WENT_AWAY, True),
+    # A stopping gateway did nothing of the call: any call goes on.
+    ("/ember.v1.VolumeService/CompleteAttachment", attachment_pb2.CompleteAttachmentRequest(), TURNED_AWAY, True),
+    (CREATE, volume_pb2.CreateVolumeRequest(size_gb=1), TURNED_AWAY, True),
+    (CREATE, volume_pb2.CreateVolumeRequest(size_gb=1), OTHERWISE_UNAVAILABLE, False),
     # An answer is an answer, whichever gateway gave it.
     ("/ember.v1.VolumeService/GetVolume", volume_pb2.GetVolumeRequest(id="v"), REFUSED, False),
     (CREATE, volume_pb2.CreateVolumeRequest(size_gb=1, request_id=str(uuid.uuid4())), REFUSED, False),

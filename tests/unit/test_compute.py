@@ -150,6 +150,44 @@ def test_a_guest_that_dies_early_names_qemus_complaint(tmp_path, monkeypatch):
         qemu.run(image(tmp_path), qemu.Disk("nbd", NBD_DATA, False), "true", tmp_path / "run", output)
 
 
+KEY = "ab" * 32
+TLS_DATA = {**NBD_DATA, "uri": "nbds://127.0.0.1:10809/att-1", "tls": "psk", "tls_psk_identity": "att-1",
+            "tls_psk_key": KEY}
+
+
+def test_an_export_with_a_psk_gets_qemus_tls_credentials_and_the_key_stays_off_the_command_line(tmp_path):
+    disk = qemu.Disk("nbd", TLS_DATA, read_only=False)
+    assert disk.blockdev()["file"]["tls-creds"] == qemu.TLS_CREDS
+    argv = qemu.command_line(image(tmp_path), tmp_path / "initrd", disk, tmp_path / "c", qemu.Machine(),
+                             tls_dir=tmp_path / "tls")
+    creds = json.loads(argv[argv.index("-object") + 1])
+    assert creds == {"qom-type": "tls-creds-psk", "id": qemu.TLS_CREDS, "endpoint": "client",
+                     "dir": str(tmp_path / "tls"), "username": "att-1"}
+    assert not any(KEY in a for a in argv)
+    with pytest.raises(qemu.GuestError, match="requires TLS-PSK"):
+        qemu.command_line(image(tmp_path), tmp_path / "initrd", disk, tmp_path / "c", qemu.Machine())
+    plain = qemu.Disk("nbd", NBD_DATA, read_only=False)
+    assert "tls-creds" not in plain.blockdev()["file"]
+    assert "-object" not in qemu.command_line(image(tmp_path), tmp_path / "i", plain, tmp_path / "c", qemu.Machine())
+
+
+def test_the_key_waits_in_a_private_directory_while_the_guest_runs_and_goes_with_it(tmp_path, monkeypatch):
+    fake_qemu(tmp_path, monkeypatch, """
+        import json, os, stat
+        creds = json.loads(sys.argv[sys.argv.index("-object") + 1])
+        mode = lambda path: oct(stat.S_IMODE(os.stat(path).st_mode))
+        key_file = os.path.join(creds["dir"], "keys.psk")
+        print(creds["dir"], mode(creds["dir"]), mode(key_file), open(key_file).read().strip())
+        open(console, "w").write("ember-exit 0\\n")
+    """)
+    out = tmp_path / "out"
+    with open(out, "wb") as output:
+        assert qemu.run(image(tmp_path), qemu.Disk("nbd", TLS_DATA, False), "true", tmp_path / "run", output) == 0
+    directory, dir_mode, file_mode, line = out.read_text().split()
+    assert (dir_mode, file_mode, line) == ("0o700", "0o600", f"att-1:{KEY}")
+    assert not pathlib.Path(directory).exists(), "the key outlived the guest"
+
+
 def test_a_missing_qemu_says_what_to_install(tmp_path, monkeypatch):
     only_cpio_on_path(tmp_path, monkeypatch)
     with open(tmp_path / "out", "wb") as output, pytest.raises(qemu.GuestError, match="qemu-system-x86"):

@@ -69,7 +69,7 @@ def test_exports_are_idempotent_and_come_back_on_their_port(needs_nbd, exports, 
     assert exports.export(one, volume(tmp_path, "a1"), "nbd") == info
     target = exports.targets["nbd"]
     target.unexport("a1")
-    assert not nbd.answers(info["data"]["uri"])
+    assert not nbd.answers(info["data"])
     one.connection_info = info
     assert exports.export(one, volume(tmp_path, "a1"), "nbd")["data"]["port"] == info["data"]["port"]
     exports.unexport(one)
@@ -82,8 +82,8 @@ def test_orphans_stop_and_served_or_kept_exports_stay(needs_nbd, exports, tmp_pa
     for a in (served, kept, orphan):
         a.connection_info = exports.export(a, volumes[a.volume_id], "nbd")
     assert exports.remove_orphans({"served"}, keep=frozenset({"backup-1"})) == ["orphan"]
-    assert nbd.answers(served.connection_info["data"]["uri"]) and nbd.answers(kept.connection_info["data"]["uri"])
-    assert not nbd.answers(orphan.connection_info["data"]["uri"])
+    assert nbd.answers(served.connection_info["data"]) and nbd.answers(kept.connection_info["data"])
+    assert not nbd.answers(orphan.connection_info["data"])
     assert exports.running(served) and not exports.running(orphan)
     for a in (served, kept):
         exports.unexport(a)

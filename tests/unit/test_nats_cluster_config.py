@@ -15,18 +15,27 @@ import nats.js.errors
 import pytest
 from nats.js.api import Header, StatusCode, StreamConfig, StreamInfo
 
-from ember import bus, kv, launcher
+from ember import bus, kv, launcher, nats_access, pki
 
 
-def test_every_node_gets_its_name_store_and_routes_and_nats_server_accepts_it(tmp_path):
+def test_every_node_gets_its_name_store_routes_and_locks_and_nats_server_accepts_it(tmp_path):
+    tls = pki.ensure_local(tmp_path)
+    access = nats_access.Access(tmp_path / "nats-users")
+    access.add(nats_access.User("volume", "host-a"))
+    access.write(tmp_path / "nats-access.conf", tls)
+    route = access.route(tls)
     cluster_ports = [6301, 6302, 6303]
     for index, port in enumerate([4301, 4302, 4303]):
         store = tmp_path / f"node-{index + 1}"
         routes = [f"127.0.0.1:{p}" for p in cluster_ports]
-        conf = launcher.nats_node_conf(index, f"127.0.0.1:{port}", f"127.0.0.1:{cluster_ports[index]}", routes, store)
+        conf = launcher.nats_node_conf(index, f"127.0.0.1:{port}", f"127.0.0.1:{cluster_ports[index]}", routes, store,
+                                       "nats-access.conf", route)
         assert f'server_name: "nats-{index + 1}"' in conf and f'listen: "127.0.0.1:{port}"' in conf
         assert "sync_interval: always" in conf and str(store) in conf
-        assert all(f"nats-route://127.0.0.1:{p}" in conf for p in cluster_ports)
+        assert all(f"nats-route://route:{route.password}@127.0.0.1:{p}" in conf for p in cluster_ports)
+        # Routes only from nodes with the route password and a certificate of the CA.
+        assert f'authorization {{"user": "route", "password": "{route.password}"}}' in conf
+        assert '"verify": true' in conf and 'include "nats-access.conf"' in conf
         path = tmp_path / f"nats-{index + 1}.conf"
         path.write_text(conf)
         checked = subprocess.run([launcher.nats_server_binary(), "-t", "-c", str(path)], capture_output=True, text=True)

@@ -3,7 +3,7 @@ finished, and failing what passed its deadline."""
 
 import datetime
 
-from ember import operations, outbox, writer
+from ember import nats_access, operations, outbox, writer
 from ember.auth import Identity
 from ember.db import Operation, utcnow, write_transaction
 from ember.testing import FakeBus
@@ -74,3 +74,27 @@ async def test_reconciler_expires_operations_past_their_deadline(database):
 
     await outbox.Reconciler(bus, retry_after=30, deadline=600, expire=expire).run_once()
     assert expired == [(op_id, "v")] and not bus.tasks
+
+
+async def test_a_host_publishes_and_republishes_only_what_its_nats_user_may(database):
+    """Another host's task waits for that host's reconciler; past its deadline any host fails it."""
+    writer.start()
+    mine, theirs, old = (start_operation(-1) for _ in range(3))
+    for op_id, host in ((mine, "h1"), (theirs, "h2"), (old, "h2")):
+        assert outbox.forward(op_id, outbox.Task(f"ember.tasks.volume.{host}.delete", op_id, {"volume_id": "v"}), -1)
+    Operation.update(created_at=utcnow() - datetime.timedelta(hours=1)).where(Operation.id == old).execute()
+    bus, expired = FakeBus(), []
+    bus.task_prefixes = nats_access.task_prefixes("volume", "h1")
+
+    async def expire(row):
+        expired.append(row.id)
+
+    assert await outbox.Reconciler(bus, retry_after=30, deadline=600, expire=expire).run_once() == 2
+    assert [task.subject for task in bus.tasks] == ["ember.tasks.volume.h1.delete"] and expired == [old]
+    await outbox.publish(bus, outbox.Task("ember.tasks.volume.h2.delete", theirs, {}))
+    await outbox.publish(bus, outbox.Task("ember.tasks.scheduler.create", mine, {}))
+    assert [task.subject for task in bus.tasks][1:] == ["ember.tasks.scheduler.create"]
+    bus.task_prefixes = nats_access.task_prefixes("volume", "h2")
+    Operation.update(publish_after=utcnow() - datetime.timedelta(seconds=1)).where(Operation.id == theirs).execute()
+    assert await outbox.Reconciler(bus, retry_after=30, deadline=600, expire=expire).run_once() == 1
+    assert bus.tasks[-1].subject == "ember.tasks.volume.h2.delete"
