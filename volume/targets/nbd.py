@@ -29,7 +29,7 @@ import subprocess
 
 import tenacity
 
-from ember import addresses, failpoints, nbd_psk, retry
+from ember import addresses, failpoints, files, nbd_psk, retry
 
 START_TIMEOUT = 30.0
 PID_WAIT = retry.Backoff(first=0.002, cap=0.05)
@@ -152,13 +152,8 @@ class NbdTarget:
         raise ExportError(f"nbdkit could not serve {path}: {last_error}")
 
     def _record(self, export: NbdExport) -> None:
-        """Written 0600 from the start, as it holds the secret, and swapped in whole."""
-        target = self._record_path(export.attachment_id)
-        tmp = target.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-            out.write(json.dumps(dataclasses.asdict(export)))
-        os.replace(tmp, target)
+        """Private, as it holds the secret, and swapped in whole."""
+        files.write_private(self._record_path(export.attachment_id), json.dumps(dataclasses.asdict(export)))
 
     def _start(self, export: NbdExport) -> None:
         log = self.state_dir / f"{export.attachment_id}.log"
