@@ -18,3 +18,4 @@ def credentials(data_dir: pathlib.Path) -> grpc.ChannelCredentials:
 
 def channel(data_dir: pathlib.Path, address: str) -> grpc.Channel:
     return grpc.secure_channel(address, credentials(data_dir))
+

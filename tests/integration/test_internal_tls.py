@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import grpc
 import pytest
-import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ember import auth, launcher, pki
-from tests import mtls
+from tests import mtls, outsiders
 from tests.harness import Cluster
-from tests.integration.test_security import ANSWERS_GATEWAY, BY_NAME, INTERNAL_SERVICES, call, name_of
+from tests.integration.test_security import ANSWERS_GATEWAY, BY_NAME, INTERNAL_SERVICES, call
 
 
 @pytest.fixture(scope="module")
@@ -29,36 +28,20 @@ def _address(cluster, process: str) -> str:
     return next(p.address for p in cluster.processes if p.name == process)
 
 
-@pytest.fixture(scope="module")
-def outsiders(cluster) -> dict[str, grpc.ChannelCredentials | None]:
-    """How a host without a certificate of the internal CA may try to call:
-    each trusts the internal CA, so only the missing or foreign client
-    certificate can be what refuses it."""
-    ca = pki.ensure_local(cluster.data_dir).ca.read_bytes()
-    foreign = trustme.CA().issue_cert("127.0.0.1", "localhost")
-    return {
-        "plaintext": None,
-        "TLS without a client certificate": grpc.ssl_channel_credentials(ca),
-        "a certificate from another CA": grpc.ssl_channel_credentials(
-            ca, foreign.private_key_pem.bytes(), b"".join(blob.bytes() for blob in foreign.cert_chain_pems)),
-    }
-
-
 @pytest.mark.parametrize("process", sorted(INTERNAL_SERVICES))
-def test_every_internal_rpc_refuses_callers_without_the_internal_cas_certificate(cluster, outsiders, process):
+def test_every_internal_rpc_refuses_callers_without_the_internal_cas_certificate(cluster, process):
     address = _address(cluster, process)
     # A signed identity as a real gateway sends it: captured or replayed, it
     # opens nothing without the channel it must travel in.
-    identity = auth.Identity("tls-other", "mallory", (auth.ADMIN_ROLE,))
-    replayed = ((auth.INTERNAL_METADATA_KEY, auth.create_internal(identity, cluster.secret.encode())),)
+    identity = auth.create_internal(auth.Identity("tls-other", "mallory", (auth.ADMIN_ROLE,)), cluster.secret.encode())
     with mtls.channel(cluster.data_dir, address) as inside:
-        assert call(inside, BY_NAME[ANSWERS_GATEWAY[process]], replayed)[0] == grpc.StatusCode.OK
-    for what, credentials in outsiders.items():
-        channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
-        with channel:
-            answers = {name_of(m): call(channel, m, replayed)
-                       for service in INTERNAL_SERVICES[process] for m in service.methods}
-        wrong = {name: answer for name, answer in answers.items() if answer[0] != grpc.StatusCode.UNAVAILABLE}
+        answer = call(inside, BY_NAME[ANSWERS_GATEWAY[process]], ((auth.INTERNAL_METADATA_KEY, identity),))
+        assert answer[0] == grpc.StatusCode.OK
+    ca = pki.ensure_local(cluster.data_dir).ca.read_bytes()
+    answers = outsiders.answers(process, address, ca, identity)
+    assert set(answers) == {"plaintext", "TLS without a client certificate", "a certificate from another CA"}
+    for what, codes in answers.items():
+        wrong = {name: code for name, code in codes.items() if code != grpc.StatusCode.UNAVAILABLE.name}
         assert not wrong, (what, wrong)
 
 

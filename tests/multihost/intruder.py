@@ -10,39 +10,12 @@ import secrets
 import ssl
 import subprocess
 
-import grpc
 import nats
 import trustme
 
-from ember import auth, nbd_psk
+from ember import nbd_psk
 from tests import nbd
 from tests.e2e.test_grpcurl import grpcurl_binary
-from tests.integration.test_security import INTERNAL_SERVICES, call, name_of
-
-
-def _channels(address: str, ca_pem: bytes) -> dict[str, grpc.Channel]:
-    """Every way in short of a certificate of the internal CA; each trusts
-    that CA, so only the missing or foreign client certificate can fail it."""
-    foreign = trustme.CA().issue_cert(address.rpartition(":")[0])
-    chain = b"".join(blob.bytes() for blob in foreign.cert_chain_pems)
-    return {
-        "plaintext": grpc.insecure_channel(address),
-        "TLS without a client certificate": grpc.secure_channel(address, grpc.ssl_channel_credentials(ca_pem)),
-        "a certificate from another CA": grpc.secure_channel(
-            address, grpc.ssl_channel_credentials(ca_pem, foreign.private_key_pem.bytes(), chain)),
-    }
-
-
-def grpc_answers(process: str, address: str, ca_pem: bytes, captured_identity: str) -> dict[str, dict[str, str]]:
-    """The status of every RPC of the `process` at `address`, sent each way
-    in with a signed identity captured from a real call: {way: {rpc: code}}."""
-    metadata = ((auth.INTERNAL_METADATA_KEY, captured_identity),)
-    answers = {}
-    for way, channel in _channels(address, ca_pem).items():
-        with channel:
-            answers[way] = {name_of(m): call(channel, m, metadata)[0].name
-                            for service in INTERNAL_SERVICES[process] for m in service.methods}
-    return answers
 
 
 def grpcurl_list(address: str, ca: pathlib.Path) -> subprocess.CompletedProcess:

@@ -16,6 +16,7 @@ from ember import auth, nats_access, pki, subjects
 from ember.v1 import attachment_pb2, volume_pb2
 from tests.integration.test_nats_access import allowed
 from tests.integration.test_security import INTERNAL_SERVICES
+from tests import outsiders
 from tests.multihost import checks, intruder
 from tests.multihost.checks import pool_dir
 from tests.multihost.test_nats_host_lost import stream_infos
@@ -72,7 +73,7 @@ def test_every_internal_grpc_port_refuses_the_intruder(topology, outsider):
     ports = internal_ports(topology)
     assert {process for _, process, _ in ports} == set(INTERNAL_SERVICES)
     for name, process, address in ports:
-        answers = agent.call(intruder.grpc_answers, process, address, ca, captured)
+        answers = agent.call(outsiders.answers, process, address, ca, captured)
         let_in = {way: {rpc: code for rpc, code in codes.items() if code != "UNAVAILABLE"}
                   for way, codes in answers.items()}
         assert not any(let_in.values()), (name, process, let_in)
